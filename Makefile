@@ -1,0 +1,41 @@
+# Every target creates .venv from pyproject.toml (pinned by requirements.lock) on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export OFHQ_HOME ?= $(CURDIR)/.ofhq
+export DAGSTER_HOME ?= $(OFHQ_HOME)/dagster
+
+.PHONY: demo test bench dev lint fmt clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/ofhq demo
+
+test: $(STAMP)
+	$(BIN)/ruff check ofhq_pipeline ofhq_pipeline_tests bench
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml
+
+lint: $(STAMP)
+	$(BIN)/ruff check ofhq_pipeline ofhq_pipeline_tests bench
+
+fmt: $(STAMP)
+	$(BIN)/ruff format ofhq_pipeline ofhq_pipeline_tests bench
+	$(BIN)/ruff check --fix ofhq_pipeline ofhq_pipeline_tests bench
+
+clean:
+	rm -rf $(VENV) .ofhq .pytest_cache

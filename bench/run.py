@@ -1,0 +1,70 @@
+"""`make bench`: the batch path's figures, printed.
+
+1. At scale (default 1M fans, 10M transactions, 3M messages): wall time and peak memory of the
+   staging-to-marts build, beside one hand-written DuckDB query computing the same money fields
+   from the same staged tables, with the ratio (target ≤ 1.5) and peak memory (target ≤ 4 GB).
+2. Sync throughput from the simulator over HTTP: objects per second, and requests made against
+   the fewest pages the contract allows.
+
+Every step runs in a process of its own, so each peak resident memory is that step's alone.
+Sizes can be lowered for a quick look: BENCH_FANS, BENCH_TRANSACTIONS, BENCH_MESSAGES, BENCH_CREATORS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def run_step(*args: str) -> tuple[dict, float, float]:
+    """(result, wall seconds, peak RSS in GiB) of one step in a fresh process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.steps", *args], stdout=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    out = proc.stdout.read()
+    if status != 0:
+        raise SystemExit(f"bench step {args[0]} failed (status {status}):\n{out}")
+    line = next(line for line in out.splitlines() if line.startswith("RESULT "))
+    return json.loads(line.removeprefix("RESULT ")), wall, usage.ru_maxrss / 1024 / 1024
+
+
+def main() -> None:
+    fans = os.environ.get("BENCH_FANS", "1000000")
+    transactions = os.environ.get("BENCH_TRANSACTIONS", "10000000")
+    messages = os.environ.get("BENCH_MESSAGES", "3000000")
+    creators = os.environ.get("BENCH_CREATORS", "1")
+    print(f"== marts build at {int(float(fans)):,} fans, {int(float(transactions)):,} transactions, "
+          f"{int(float(messages)):,} messages, {creators} creator partition(s); 2 DuckDB threads")
+    prepared, wall, rss = run_step("prepare", fans, transactions, messages, creators)
+    print(f"generate agency: {prepared['generate_s']:.1f} s; write raw layer: {prepared['raw_s']:.1f} s "
+          f"(peak {rss:.2f} GiB)")
+    staging, wall, rss = run_step("staging")
+    print(f"raw → staging (6 models + pandera checks): {staging['seconds']:.1f} s, peak {rss:.2f} GiB")
+    marts, marts_wall, marts_rss = run_step("marts")
+    print(f"staging → marts (5 models, Dagster materialize): {marts['seconds']:.1f} s, "
+          f"peak {marts_rss:.2f} GiB")
+    hand, hand_wall, hand_rss = run_step("hand")
+    print(f"hand-written single query, same money fields: {hand['seconds']:.1f} s, peak {hand_rss:.2f} GiB")
+    ratio = marts["seconds"] / hand["seconds"]
+    print(f"ratio pipeline / hand-written: {ratio:.2f} (target ≤ 1.5); "
+          f"peak memory {marts_rss:.2f} GiB (target ≤ 4)")
+    same, _, _ = run_step("compare")
+    print(f"money fields identical to the hand-written query: "
+          f"{'yes' if same['differing_rows'] == 0 else 'NO'} ({same['fans']:,} fans, "
+          f"{same['differing_rows']} differing rows)")
+    published, wall, rss = run_step("publish")
+    print(f"publish analysts' file ({published['fan_profile']:,} fan_profile rows): "
+          f"{published['seconds']:.1f} s, peak {rss:.2f} GiB")
+
+    from bench.sync_throughput import main as sync_main
+
+    print()
+    sync_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""One benchmark step per process, so each step's peak memory is its own (see bench.run)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+HOME = Path(".bench/home").resolve()
+CREATOR_MONEY_COLUMNS = [
+    "lifetime_spend_cents", "lifetime_net_cents", "purchase_count", "avg_order_value_cents",
+    "biggest_purchase_cents", "first_purchase_at", "last_purchase_at", "last_purchase_type",
+    "last_purchase_cents", "tips_cents", "ppv_cents", "subscription_cents", "post_cents",
+    "stream_cents", "price_range", "buyer_type", "ppv_sent_count", "ppv_bought_count",
+    "conversion_rate", "discount_sensitivity", "chargeback_count", "refund_count", "chargeback_risk",
+]
+
+
+def lake():
+    from ofhq_pipeline.resources.lake import Lake
+    from ofhq_pipeline.settings import Paths
+
+    return Lake(Paths(home=HOME, warehouse=HOME / "warehouse.duckdb",
+                      analysts_marts=HOME / "marts.duckdb"))
+
+
+def prepare(fans: int, transactions: int, messages: int, creators: int) -> dict:
+    import shutil
+
+    from bench.raw_from_agency import write_agency
+    from ofhq_pipeline.source.simulator import generate_agency
+
+    shutil.rmtree(HOME, ignore_errors=True)
+    start = time.perf_counter()
+    agency = generate_agency(seed=11, n_creators=creators, n_fans=fans,
+                             n_transactions=transactions, n_messages=messages)
+    generated = time.perf_counter() - start
+    counts = write_agency(lake(), agency)
+    (HOME / "as_of").write_text(agency.end.isoformat())
+    return {"generate_s": generated, "raw_s": time.perf_counter() - start - generated, **counts,
+            "creators": sorted(agency.accounts["id"].to_list())}
+
+
+def materialize(groups: list[str], exclude: list[list[str]] = ()) -> float:
+    import os
+
+    import dagster as dg
+
+    os.environ["OFHQ_HOME"] = str(HOME)
+    os.environ["OFHQ_AS_OF"] = (HOME / "as_of").read_text()
+    from ofhq_pipeline.definitions import build_definitions
+
+    defs = build_definitions()
+    selection = dg.AssetSelection.groups(*groups)
+    for key in exclude:
+        selection = selection - dg.AssetSelection.assets(key)
+    creators = json.loads((HOME / "creators.json").read_text())
+    start = time.perf_counter()
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("creators", creators)
+        for creator_id in creators:
+            result = dg.materialize(list(defs.assets), selection=selection, partition_key=creator_id,
+                                    instance=instance, resources=defs.resources,
+                                    run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+            assert result.success
+            (HOME / f"run-{creator_id}").write_text(result.run_id)
+    return time.perf_counter() - start
+
+
+def hand() -> dict:
+    import duckdb
+
+    store = lake()
+    con = duckdb.connect(config={"threads": store.threads, "memory_limit": store.memory_limit})
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET VARIABLE as_of = CAST(? AS TIMESTAMPTZ)", [(HOME / "as_of").read_text()])
+    for var, table in [("transactions", "transactions"), ("messages", "messages"),
+                       ("periods", "subscription_periods"), ("fans", "fans"), ("chats", "chats")]:
+        con.execute(f"SET VARIABLE {var} = ?", [str(HOME / "lake" / "staging" / table / "*.parquet")])
+    query = (Path(__file__).parent / "sql" / "hand_written_money.sql").read_text()
+    out = HOME / "hand_written_money.parquet"
+    start = time.perf_counter()
+    con.execute(f"COPY ({query}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
+    return {"seconds": time.perf_counter() - start}
+
+
+def compare() -> dict:
+    import duckdb
+
+    store = lake()
+    creators = json.loads((HOME / "creators.json").read_text())
+    ours = [str(store.mart_path("fan_profile", c, (HOME / f"run-{c}").read_text())) for c in creators]
+    cols = ", ".join(CREATOR_MONEY_COLUMNS)
+    con = duckdb.connect()
+    differing = con.execute(
+        f"SELECT count(*) FROM ((SELECT creator_id, fan_id, {cols} FROM read_parquet({ours!r}) "
+        f"EXCEPT SELECT creator_id, fan_id, {cols} FROM read_parquet('{HOME / 'hand_written_money.parquet'}')) "
+        f"UNION ALL (SELECT creator_id, fan_id, {cols} FROM read_parquet('{HOME / 'hand_written_money.parquet'}') "
+        f"EXCEPT SELECT creator_id, fan_id, {cols} FROM read_parquet({ours!r})))"
+    ).fetchone()[0]
+    fans = con.execute(f"SELECT count(*) FROM read_parquet({ours!r})").fetchone()[0]
+    return {"differing_rows": differing, "fans": fans}
+
+
+def main() -> None:
+    step = sys.argv[1]
+    if step == "prepare":
+        fans, transactions, messages, creators = (int(float(a)) for a in sys.argv[2:6])
+        result = prepare(fans, transactions, messages, creators)
+        (HOME / "creators.json").write_text(json.dumps(result.pop("creators")))
+    elif step == "staging":
+        result = {"seconds": materialize(["staging"])}
+    elif step == "marts":
+        result = {"seconds": materialize(["fan_aggregates", "marts"],
+                                         exclude=[["marts", "system_stats"],
+                                                  ["published", "analysts_marts"]])}
+    elif step == "publish":
+        from ofhq_pipeline.defs.marts.publish import publish
+
+        store = lake()
+        creators = json.loads((HOME / "creators.json").read_text())
+        start = time.perf_counter()
+        for creator_id in creators:
+            store.commit_marts(creator_id, (HOME / f"run-{creator_id}").read_text())
+        counts = publish(store)
+        result = {"seconds": time.perf_counter() - start, "fan_profile": counts["marts.fan_profile"]}
+    elif step == "hand":
+        result = hand()
+    elif step == "compare":
+        result = compare()
+    else:
+        raise SystemExit(f"unknown step {step}")
+    print("RESULT " + json.dumps(result, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""The root of the Dagster code location: every domain's assets, jobs, schedules, resources."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from ofhq_pipeline.defs.creators.assets import creator_accounts
+from ofhq_pipeline.defs.creators.jobs import creator_sync_job, discover_creators_job
+from ofhq_pipeline.defs.creators.schedules import creator_discovery_schedule, periodic_sync_schedule
+from ofhq_pipeline.defs.ingest.assets import raw_assets
+from ofhq_pipeline.defs.marts.assets import mart_assets
+from ofhq_pipeline.defs.marts.publish import publish_marts
+from ofhq_pipeline.defs.staging.assets import staging_assets
+from ofhq_pipeline.resources.api import OfapiResource
+from ofhq_pipeline.resources.lake import LakeResource
+from ofhq_pipeline.resources.sync_settings import SyncSettings
+from ofhq_pipeline.settings import DEFAULT_SIMULATOR_URL, env_or
+
+
+def resources() -> dict[str, dg.ConfigurableResource]:
+    """Resources from the environment; secrets stay `EnvVar`s, resolved only at run time."""
+    return {
+        "ofapi": OfapiResource(
+            base_url=env_or("OFAPI_BASE_URL", DEFAULT_SIMULATOR_URL),
+            api_key=env_or("OFAPI_API_KEY"),
+        ),
+        "lake": LakeResource(
+            home=env_or("OFHQ_HOME"),
+            warehouse_path=env_or("OFHQ_DUCKDB_PATH"),
+            analysts_marts_path=env_or("OFHQ_MARTS_DUCKDB_PATH"),
+        ),
+        "sync": SyncSettings(as_of=env_or("OFHQ_AS_OF")),
+    }
+
+
+def build_definitions() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[creator_accounts, *raw_assets, *staging_assets, *mart_assets, publish_marts],
+        jobs=[discover_creators_job, creator_sync_job],
+        schedules=[periodic_sync_schedule, creator_discovery_schedule],
+        resources=resources(),
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,1 @@
+"""Dagster definitions grouped by domain; `ofhq_pipeline.definitions` merges them."""

@@ -1,0 +1,1 @@
+"""Creators: discovery from /api/accounts, one dynamic partition each, round-robin sync."""

@@ -1,0 +1,45 @@
+"""The agency's creator accounts, discovered from the API; they define the creator partitions."""
+
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from ofhq_pipeline.defs.creators.partitions import creator_partitions
+from ofhq_pipeline.resources.api import OfapiResource
+from ofhq_pipeline.resources.lake import LakeResource
+
+
+@dg.asset(
+    key=["raw", "accounts"],
+    group_name="creators",
+    kinds={"parquet"},
+    description="Connected creator accounts from GET /api/accounts, as received. Each "
+    "authenticated account becomes a partition of `creators`; accounts gone from the list "
+    "leave the partitions (their published marts stay).",
+)
+def creator_accounts(
+    context: dg.AssetExecutionContext, ofapi: OfapiResource, lake: LakeResource
+) -> dg.MaterializeResult:
+    fetched_at = datetime.now(UTC)
+    with ofapi.client() as client:
+        accounts = client.accounts()
+    lake.lake().write_accounts(accounts, fetched_at=fetched_at)
+
+    wanted = sorted(a["id"] for a in accounts if a.get("is_authenticated", True))
+    known = set(context.instance.get_dynamic_partitions(creator_partitions.name))
+    added = [c for c in wanted if c not in known]
+    removed = sorted(known - set(wanted))
+    if added:
+        context.instance.add_dynamic_partitions(creator_partitions.name, added)
+    for creator_id in removed:
+        context.instance.delete_dynamic_partition(creator_partitions.name, creator_id)
+    context.log.info(f"{len(wanted)} creators; added {added or 'none'}, removed {removed or 'none'}")
+    return dg.MaterializeResult(
+        metadata={
+            "creators": len(wanted),
+            "added": dg.MetadataValue.json(added),
+            "removed": dg.MetadataValue.json(removed),
+            "not_authenticated": len(accounts) - len(wanted),
+        }
+    )

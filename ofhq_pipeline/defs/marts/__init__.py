@@ -1,0 +1,1 @@
+"""Marts: fan_profile and the money marts per creator, published atomically for analysts."""

@@ -1,0 +1,101 @@
+"""Mart assets per creator: one SQL model each (sql/marts/<table>.sql, sql/intermediate/...).
+
+A run writes its marts into a folder of its own; `publish` makes them current together, so
+neither analysts nor the next run ever see some of a run's marts without the others.
+"""
+
+
+import dagster as dg
+import duckdb
+
+from ofhq_pipeline.defs.creators.partitions import creator_partitions
+from ofhq_pipeline.resources.lake import Lake, LakeResource, quote
+from ofhq_pipeline.resources.sync_settings import SyncSettings
+
+
+def column_schema(con: duckdb.DuckDBPyConnection, path) -> dg.TableSchema:
+    rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet({quote(path)})").fetchall()
+    return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype, *_ in rows])
+
+
+def mart_asset(
+    table: str, deps: list[dg.AssetKey], description: str, *, layer: str = "marts"
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=[layer, table],
+        deps=deps,
+        group_name="marts" if layer == "marts" else "fan_aggregates",
+        partitions_def=creator_partitions,
+        kinds={"duckdb", "parquet"},
+        description=description,
+    )
+    def _asset(
+        context: dg.AssetExecutionContext, lake: LakeResource, sync: SyncSettings
+    ) -> dg.MaterializeResult:
+        store = lake.lake()
+        creator_id = context.partition_key
+        as_of = sync.resolve_as_of(context)
+        path = output_path(store, layer, table, creator_id, context.run_id)
+        with store.session(creator_id, as_of=as_of, run_id=context.run_id) as con:
+            rows = store.write_model(con, f"{layer}/{table}", path)
+            schema = column_schema(con, path)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": rows,
+                "dagster/column_schema": schema,
+                "as_of": as_of.isoformat(),
+                "path": str(path),
+            }
+        )
+
+    _asset.__name__ = f"{layer}_{table}"
+    return _asset
+
+
+def output_path(store: Lake, layer: str, table: str, creator_id: str, run_id: str):
+    if layer == "marts":
+        return store.mart_path(table, creator_id, run_id)
+    return store.staging_path(table, creator_id, layer=layer)
+
+
+def key(*parts: str) -> dg.AssetKey:
+    return dg.AssetKey(list(parts))
+
+
+marts_transactions = mart_asset(
+    "transactions",
+    [key("staging", "transactions")],
+    "The money truth: every transaction created at or before as-of, with its status as of then "
+    "and whether it is a purchase (succeeded, amount > 0).",
+)
+fan_money = mart_asset(
+    "fan_money",
+    [key("marts", "transactions")],
+    "Per fan: spend, purchases, spend by type, customs, refunds and chargebacks.",
+    layer="intermediate",
+)
+fan_profile = mart_asset(
+    "fan_profile",
+    [
+        key("intermediate", "fan_money"),
+        key("staging", "fans"),
+        key("staging", "subscription_periods"),
+        key("staging", "messages"),
+        key("staging", "chats"),
+    ],
+    "One row per fan: every money & purchases field and the subscription fields of the fan "
+    "profile, computed as of the run's as-of instant.",
+)
+creator_revenue_daily = mart_asset(
+    "creator_revenue_daily",
+    [key("marts", "transactions")],
+    "Per creator and UTC day: gross and net purchases, paying fans, spend by type, refunds and "
+    "chargebacks.",
+)
+creators = mart_asset(
+    "creators",
+    [key("raw", "accounts"), key("marts", "fan_profile")],
+    "One row per creator: account, fans, active subscribers, paying fans, whales, revenue.",
+)
+
+mart_assets = [marts_transactions, fan_money, fan_profile, creator_revenue_daily, creators]

@@ -1,0 +1,178 @@
+"""Publishing: the analysts' DuckDB file and the warehouse catalog, rebuilt and swapped whole.
+
+Each is written to a temporary file and renamed over the old one: an analyst holding the old
+file open keeps reading it undisturbed (and never blocks us), and whoever opens the path next
+gets a complete new one. Publishers take a file lock, so two runs never interleave.
+"""
+
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from ofhq_pipeline.defs.creators.partitions import creator_partitions
+from ofhq_pipeline.defs.marts.assets import mart_assets
+from ofhq_pipeline.resources.lake import RAW_TABLES, Lake, LakeResource, atomic_write, quote
+
+
+@contextmanager
+def publish_lock(store: Lake) -> Iterator[None]:
+    path = store.root / "publish.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def file_list(paths: list[Path]) -> str:
+    return "[" + ", ".join(quote(p) for p in sorted(paths)) + "]"
+
+
+def layer_files(store: Lake) -> dict[tuple[str, str], str]:
+    """(schema, table) → the files of that lake table for every creator (a glob or a list)."""
+    files: dict[tuple[str, str], str] = {}
+    for table in RAW_TABLES:
+        if any((store.root / "raw" / table).glob("*/*.parquet")):
+            files["raw", table] = quote(store.root / "raw" / table / "*" / "*.parquet")
+    for layer in ("staging", "intermediate"):
+        for folder in sorted((store.root / layer).glob("*")):
+            if any(folder.glob("*.parquet")):
+                files[layer, folder.name] = quote(folder / "*.parquet")
+    for table, paths in store.current_marts().items():
+        files["marts", table] = file_list(paths)
+    return files
+
+
+def read(files: str) -> str:
+    return f"read_parquet({files}, union_by_name = true)"
+
+
+def marts_schema(target: Path) -> str:
+    """Where the tables go so that analysts always write `marts.<table>`.
+
+    DuckDB names a file's catalog after the file: in the default `marts.duckdb` a schema `marts`
+    would make `marts.x` ambiguous, so there the tables sit in `main` and `marts.x` resolves
+    through the catalog; any other file name gets a schema `marts`.
+    """
+    return "main" if target.name.split(".")[0] == "marts" else "marts"
+
+
+def build_analysts_file(store: Lake, target: Path, published_at: datetime) -> dict[str, int]:
+    """Every current mart of every creator as tables under `marts`, plus `marts.system_stats`."""
+    sources = layer_files(store)
+    counts: dict[str, int] = {}
+    schema_name = f"analysts.{marts_schema(target)}"
+
+    def write(tmp: Path) -> None:
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute(f"ATTACH {quote(tmp)} AS analysts")
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema_name}")
+            for (schema, table), files in sources.items():
+                if schema == "marts":
+                    con.execute(f"CREATE TABLE {schema_name}.{table} AS SELECT * FROM {read(files)}")
+            stats = [
+                (schema, table, row_count(con, files))
+                for (schema, table), files in sorted(sources.items())
+            ]
+            con.execute(
+                f"CREATE TABLE {schema_name}.system_stats (layer VARCHAR, table_name VARCHAR, "
+                "row_count BIGINT, refreshed_at TIMESTAMPTZ)"
+            )
+            con.executemany(
+                f"INSERT INTO {schema_name}.system_stats VALUES (?, ?, ?, ?)",
+                [(schema, table, n, published_at) for schema, table, n in stats],
+            )
+            counts.update({f"{schema}.{table}": n for schema, table, n in stats})
+            con.execute("DETACH analysts")
+        finally:
+            con.close()
+
+    atomic_write(target, write)
+    return counts
+
+
+def row_count(con: duckdb.DuckDBPyConnection, files: str) -> int:
+    """Counted from the Parquet footers: no data is read."""
+    (n,) = con.execute(
+        f"SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata({files})"
+    ).fetchone()
+    return int(n)
+
+
+def build_warehouse_catalog(store: Lake, target: Path) -> None:
+    """The data engineers' warehouse: views raw.*, staging.*, intermediate.*, marts.* over the lake."""
+    sources = layer_files(store)
+
+    def write(tmp: Path) -> None:
+        con = duckdb.connect(str(tmp))
+        try:
+            for schema in sorted({schema for schema, _ in sources}):
+                con.execute(f"CREATE SCHEMA {schema}")
+            for (schema, table), files in sources.items():
+                con.execute(f"CREATE VIEW {schema}.{table} AS SELECT * FROM {read(files)}")
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+
+    atomic_write(target, write)
+
+
+def publish(store: Lake, creator_id: str | None = None, run_id: str | None = None) -> dict[str, int]:
+    """Commit a run's marts for its creator (if given), then rebuild both published files."""
+    with publish_lock(store):
+        if creator_id and run_id:
+            store.commit_marts(creator_id, run_id)
+        published_at = datetime.now(UTC)
+        counts = build_analysts_file(store, store.paths.analysts_marts, published_at)
+        build_warehouse_catalog(store, store.paths.warehouse)
+        if creator_id:
+            store.prune_marts(creator_id)
+    return counts
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["marts", "system_stats"],
+            deps=[a.key for a in mart_assets],
+            description="Live row counts of every table of the lake and the marts, per layer, "
+            "as of the last publish: the operations page.",
+            kinds={"duckdb"},
+        ),
+        dg.AssetSpec(
+            ["published", "analysts_marts"],
+            deps=[["marts", "system_stats"]],
+            description="The analysts' DuckDB file (OFHQ_MARTS_DUCKDB_PATH): every mart of every "
+            "creator under schema `marts`, swapped in atomically after each run.",
+            kinds={"duckdb"},
+        ),
+    ],
+    group_name="marts",
+    partitions_def=creator_partitions,
+    name="publish_marts",
+)
+def publish_marts(context: dg.AssetExecutionContext, lake: LakeResource):
+    store = lake.lake()
+    counts = publish(store, context.partition_key, context.run_id)
+    yield dg.MaterializeResult(
+        asset_key=["marts", "system_stats"],
+        metadata={"tables": len(counts), "counts": dg.MetadataValue.json(counts)},
+    )
+    yield dg.MaterializeResult(
+        asset_key=["published", "analysts_marts"],
+        metadata={
+            "path": str(store.paths.analysts_marts),
+            "fan_profile_rows": counts.get("marts.fan_profile", 0),
+            "transactions_rows": counts.get("marts.transactions", 0),
+        },
+    )

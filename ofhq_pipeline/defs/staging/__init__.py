@@ -1,0 +1,1 @@
+"""Staging: typed, deduplicated tables per creator, guarded by blocking pandera checks."""

@@ -1,0 +1,1 @@
+"""Dagster resources: the lake (files + DuckDB engine), the OnlyFans API, run settings."""

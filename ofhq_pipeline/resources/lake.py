@@ -1,0 +1,318 @@
+"""The lake: per-creator Parquet files under OFHQ_HOME, with DuckDB as the in-process engine.
+
+Each creator partition reads and writes only its own files, so runs of different creators never
+contend for a DuckDB file lock; only publishing to the analysts' file is serialised.
+
+    lake/raw/<table>/<creator>/<batch>.parquet      as received, one batch per sync
+    lake/staging/<table>/<creator>.parquet          typed, deduplicated
+    lake/marts/<creator>/<run_id>/<table>.parquet   marts written by one run
+    lake/marts/<creator>/manifest.json              which run's file is current, per mart table
+    lake/agency/accounts.parquet                    the connected creator accounts
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from ofhq_pipeline.settings import SQL_DIR, Paths
+
+RAW_COLUMNS = {
+    "creator_id": pl.String,
+    "batch_id": pl.String,
+    "fetched_at": pl.Datetime("us", "UTC"),
+    "sync_mode": pl.String,
+    "item_no": pl.Int64,
+    "payload": pl.String,
+}
+# Columns some raw tables add: a message does not name its chat, so the chat's fan is kept.
+RAW_EXTRA_COLUMNS = {"chat_fan_id": pl.Int64}
+# The raw tables of a creator, with the extra columns each adds.
+RAW_TABLES: dict[str, tuple[str, ...]] = {
+    "fans": (),
+    "transactions": (),
+    "chargebacks": (),
+    "chats": (),
+    "messages": ("chat_fan_id",),
+    "vault_media": (),
+}
+
+
+def new_batch_id(fetched_at: datetime) -> str:
+    """Sortable by fetch time, unique across concurrent writers."""
+    return f"{fetched_at:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
+
+
+def raw_frame(
+    items: list[dict],
+    creator_id: str | list[str],
+    *,
+    fetched_at: datetime,
+    sync_mode: str,
+    batch_id: str | None = None,
+    extra: dict[str, list] | None = None,
+) -> pl.DataFrame:
+    """The raw layer's shape: one row per item as received (JSON text) plus where it came from."""
+    n = len(items)
+    batch_id = batch_id or new_batch_id(fetched_at)
+    extra = extra or {}
+    return pl.DataFrame(
+        {
+            "creator_id": creator_id if isinstance(creator_id, list) else [creator_id] * n,
+            "batch_id": [batch_id] * n,
+            "fetched_at": [fetched_at] * n,
+            "sync_mode": [sync_mode] * n,
+            "item_no": list(range(n)),
+            "payload": [json.dumps(item, separators=(",", ":"), ensure_ascii=False) for item in items],
+            **extra,
+        },
+        schema_overrides={**RAW_COLUMNS, **{k: RAW_EXTRA_COLUMNS[k] for k in extra}},
+    )
+
+
+def atomic_write(path: Path, write) -> None:
+    """Write through a temporary sibling and rename, so readers see the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def sql_text(model: str) -> str:
+    """The SELECT of a SQL model, e.g. `staging/transactions` → sql/staging/transactions.sql."""
+    return (SQL_DIR / f"{model}.sql").read_text()
+
+
+def quote(path: Path | str) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+class Lake:
+    def __init__(self, paths: Paths, *, memory_limit: str = "3GB", threads: int = 2) -> None:
+        self.paths = paths
+        self.root = paths.lake
+        self.memory_limit = memory_limit
+        self.threads = threads
+
+    # ---- locations -------------------------------------------------------------------------
+    def raw_dir(self, table: str, creator_id: str) -> Path:
+        return self.root / "raw" / table / creator_id
+
+    def staging_path(self, table: str, creator_id: str, layer: str = "staging") -> Path:
+        return self.root / layer / table / f"{creator_id}.parquet"
+
+    def creator_marts_dir(self, creator_id: str) -> Path:
+        return self.root / "marts" / creator_id
+
+    def mart_path(self, table: str, creator_id: str, run_id: str) -> Path:
+        return self.creator_marts_dir(creator_id) / run_id / f"{table}.parquet"
+
+    @property
+    def accounts_path(self) -> Path:
+        return self.root / "agency" / "accounts.parquet"
+
+    # ---- engine ----------------------------------------------------------------------------
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(config={"threads": self.threads, "memory_limit": self.memory_limit})
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(sql_text("macros"))
+        return con
+
+    @staticmethod
+    def empty_raw(creator_id: str, extra: tuple[str, ...] = ()) -> pl.DataFrame:
+        return raw_frame([], creator_id, fetched_at=datetime.now(UTC), sync_mode="none",
+                         extra={k: [] for k in extra})
+
+    def attach_creator(self, con: duckdb.DuckDBPyConnection, creator_id: str) -> None:
+        """Views raw.* and staging.* over one creator's files, as the SQL models expect them."""
+        for schema in ("raw", "staging", "intermediate"):
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        for table, extra in RAW_TABLES.items():
+            table_dir = self.raw_dir(table, creator_id)
+            if any(table_dir.glob("*.parquet")):
+                source = f"read_parquet({quote(table_dir / '*.parquet')}, union_by_name = true)"
+            else:  # never fetched yet: an empty table of the raw shape keeps the models valid
+                con.register(f"_empty_{table}", self.empty_raw(creator_id, extra))
+                source = f"_empty_{table}"
+            con.execute(f"CREATE OR REPLACE VIEW raw.{table} AS SELECT * FROM {source}")
+        for layer in ("staging", "intermediate"):
+            for path in sorted((self.root / layer).glob(f"*/{creator_id}.parquet")):
+                con.execute(
+                    f"CREATE OR REPLACE VIEW {layer}.{path.parent.name} AS "
+                    f"SELECT * FROM read_parquet({quote(path)})"
+                )
+        if self.accounts_path.exists():
+            source = f"read_parquet({quote(self.accounts_path)})"
+        else:
+            con.register("_empty_accounts", self.empty_raw(creator_id))
+            source = "_empty_accounts"
+        con.execute(f"CREATE OR REPLACE VIEW raw.accounts AS SELECT * FROM {source}")
+
+    @contextmanager
+    def session(
+        self, creator_id: str, *, as_of: datetime | None = None, run_id: str | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A DuckDB session over one creator's files, as the SQL models expect them.
+
+        `run_id` makes the marts this run has already written visible under `marts.*`
+        (falling back to the creator's current ones); `as_of` sets `as_of()`.
+        """
+        con = self.connect()
+        try:
+            self.attach_creator(con, creator_id)
+            con.execute("SET VARIABLE creator_id = ?", [creator_id])
+            if as_of is not None:
+                con.execute("SET VARIABLE as_of = CAST(? AS TIMESTAMPTZ)", [as_of.isoformat()])
+            if run_id is not None:
+                self.attach_marts(con, creator_id, run_id)
+            yield con
+        finally:
+            con.close()
+
+    def attach_marts(self, con: duckdb.DuckDBPyConnection, creator_id: str, run_id: str) -> None:
+        con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+        current = {table: self.root / rel for table, rel in self.read_manifest(creator_id).items()}
+        run_dir = self.creator_marts_dir(creator_id) / run_id
+        current.update({path.stem: path for path in run_dir.glob("*.parquet")})
+        for table, path in current.items():
+            con.execute(
+                f"CREATE OR REPLACE VIEW marts.{table} AS SELECT * FROM read_parquet({quote(path)})"
+            )
+
+    def write_model(
+        self, con: duckdb.DuckDBPyConnection, model: str, path: Path, refresh_view: str | None = None
+    ) -> int:
+        """Run a SQL model into a Parquet file atomically; returns its row count."""
+        select = sql_text(model)
+        atomic_write(
+            path,
+            lambda tmp: con.execute(
+                f"COPY ({select}) TO {quote(tmp)} (FORMAT parquet, COMPRESSION zstd)"
+            ),
+        )
+        if refresh_view:  # later models of the same run read what this one wrote
+            con.execute(
+                f"CREATE OR REPLACE VIEW {refresh_view} AS SELECT * FROM read_parquet({quote(path)})"
+            )
+        return parquet_rows(con, path)
+
+    # ---- raw -------------------------------------------------------------------------------
+    def write_raw_batch(
+        self,
+        table: str,
+        creator_id: str,
+        items: list[dict],
+        *,
+        fetched_at: datetime,
+        sync_mode: str,
+        extra: dict[str, list] | None = None,
+    ) -> Path:
+        """Store API items exactly as received (JSON text), one file per sync, possibly empty."""
+        batch_id = new_batch_id(fetched_at)
+        frame = raw_frame(
+            items, creator_id, fetched_at=fetched_at, sync_mode=sync_mode, batch_id=batch_id, extra=extra
+        )
+        path = self.raw_dir(table, creator_id) / f"{batch_id}.parquet"
+        atomic_write(path, lambda tmp: frame.write_parquet(tmp, compression="zstd"))
+        return path
+
+    def write_accounts(self, accounts: list[dict], *, fetched_at: datetime) -> Path:
+        """The agency's account list, as received; each row keyed by the account's own id."""
+        ids = [str(account.get("id")) for account in accounts]
+        frame = raw_frame(accounts, ids, fetched_at=fetched_at, sync_mode="full")
+        atomic_write(self.accounts_path, lambda tmp: frame.write_parquet(tmp))
+        return self.accounts_path
+
+    def raw_max(self, table: str, creator_id: str, expression: str):
+        """max(expression) over every raw batch of the creator's table; None before any."""
+        folder = self.raw_dir(table, creator_id)
+        if not any(folder.glob("*.parquet")):
+            return None
+        con = self.connect()
+        try:
+            source = f"read_parquet({quote(folder / '*.parquet')}, union_by_name = true)"
+            return con.execute(f"SELECT max({expression}) FROM {source}").fetchone()[0]
+        finally:
+            con.close()
+
+    # ---- marts manifest --------------------------------------------------------------------
+    def manifest_path(self, creator_id: str) -> Path:
+        return self.creator_marts_dir(creator_id) / "manifest.json"
+
+    def read_manifest(self, creator_id: str) -> dict[str, str]:
+        path = self.manifest_path(creator_id)
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def commit_marts(self, creator_id: str, run_id: str) -> dict[str, str]:
+        """Make this run's mart files current for the creator, all tables in one rename."""
+        manifest = self.read_manifest(creator_id)
+        run_dir = self.creator_marts_dir(creator_id) / run_id
+        for path in sorted(run_dir.glob("*.parquet")):
+            manifest[path.stem] = str(path.relative_to(self.root))
+        atomic_write(
+            self.manifest_path(creator_id),
+            lambda tmp: tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True)),
+        )
+        return manifest
+
+    def current_marts(self) -> dict[str, list[Path]]:
+        """Per mart table, the current file of every creator."""
+        tables: dict[str, list[Path]] = {}
+        for manifest in sorted((self.root / "marts").glob("*/manifest.json")):
+            for table, rel in json.loads(manifest.read_text()).items():
+                tables.setdefault(table, []).append(self.root / rel)
+        return tables
+
+    def prune_marts(self, creator_id: str, keep: int = 3) -> None:
+        """Drop run folders no manifest points at, keeping the newest few for open readers."""
+        live = {Path(rel).parent.name for rel in self.read_manifest(creator_id).values()}
+        runs = sorted(
+            (p for p in self.creator_marts_dir(creator_id).iterdir() if p.is_dir()),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        for old in runs[keep:]:
+            if old.name not in live:
+                for f in old.iterdir():
+                    f.unlink()
+                old.rmdir()
+
+
+def parquet_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    (rows,) = con.execute(
+        f"SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata({quote(path)})"
+    ).fetchone()
+    return int(rows)
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The pipeline's files under OFHQ_HOME and the DuckDB settings used to process them."""
+
+    home: str | None = None
+    warehouse_path: str | None = None
+    analysts_marts_path: str | None = None
+    memory_limit: str = "3GB"
+    threads: int = 2
+
+    def lake(self) -> Lake:
+        defaults = Paths.from_env()
+        paths = Paths(
+            home=Path(self.home).resolve() if self.home else defaults.home,
+            warehouse=Path(self.warehouse_path).resolve() if self.warehouse_path else defaults.warehouse,
+            analysts_marts=Path(self.analysts_marts_path).resolve()
+            if self.analysts_marts_path
+            else defaults.analysts_marts,
+        )
+        return Lake(paths, memory_limit=self.memory_limit, threads=self.threads)

@@ -1,0 +1,63 @@
+"""Every OFHQ_* / OFAPI_* setting, read in one place.
+
+Paths and switches are plain settings; secrets never pass through here as values: resources
+receive them as Dagster `EnvVar`s (see `env_or`), so they are resolved at run time and never
+written into run configuration or metadata.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+
+DEFAULT_SIMULATOR_URL = "http://127.0.0.1:8788"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = PROJECT_ROOT / "sql"
+
+
+def env_or(name: str, default: str | None = None) -> str | dg.EnvVar | None:
+    """`EnvVar(name)` when the variable is set, else the default (Dagster fails on unset EnvVars)."""
+    return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO-8601 instant as an aware UTC datetime; naive input is taken as UTC."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"not an ISO-8601 instant: {text!r}") from exc
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where the pipeline keeps its files, all under OFHQ_HOME unless overridden."""
+
+    home: Path
+    warehouse: Path
+    analysts_marts: Path
+
+    @property
+    def lake(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def dagster_home(self) -> Path:
+        return Path(os.environ.get("DAGSTER_HOME") or self.home / "dagster")
+
+    @classmethod
+    def from_env(cls) -> Paths:
+        home = Path(os.environ.get("OFHQ_HOME") or "./.ofhq").resolve()
+        warehouse = os.environ.get("OFHQ_DUCKDB_PATH") or home / "warehouse.duckdb"
+        marts = os.environ.get("OFHQ_MARTS_DUCKDB_PATH") or home / "marts.duckdb"
+        return cls(home=home, warehouse=Path(warehouse).resolve(), analysts_marts=Path(marts).resolve())
+
+
+def as_of_from_env() -> datetime | None:
+    """OFHQ_AS_OF pins "now" for every time-dependent field; None means the run's start."""
+    text = os.environ.get("OFHQ_AS_OF")
+    return parse_instant(text) if text else None

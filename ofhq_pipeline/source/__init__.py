@@ -1,0 +1,1 @@
+"""Reading the OnlyFans API: its client and a simulator of it."""

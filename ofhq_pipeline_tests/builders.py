@@ -1,0 +1,132 @@
+"""API payloads as the contract shapes them, and a way to build one creator's models from them.
+
+Tests write these through the real raw layer and run the real SQL models, so every rule is
+checked on the same code path the assets use.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from ofhq_pipeline.resources.lake import Lake
+from ofhq_pipeline.settings import Paths
+
+CREATOR = "acct_test"
+T0 = datetime(2026, 10, 1, tzinfo=UTC)
+
+# Models in dependency order, as the asset graph runs them.
+STAGING = ["fans", "subscription_periods", "transactions", "messages", "chats", "vault_media"]
+MARTS = [("marts", "transactions"), ("intermediate", "fan_money"), ("marts", "fan_profile"),
+         ("marts", "creator_revenue_daily"), ("marts", "creators")]
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat()
+
+
+def day(n: float) -> datetime:
+    return T0 + timedelta(days=n)
+
+
+def fan(fan_id: int, *, status: str = "active", subscribes: list[dict] | None = None,
+        subscribe_at: datetime = T0, expired_at: datetime | None = None) -> dict:
+    return {
+        "id": fan_id, "username": f"u{fan_id}", "name": f"Fan {fan_id}", "lastSeen": iso(subscribe_at),
+        "subscribedOnData": {
+            "status": status, "subscribeAt": iso(subscribe_at),
+            "expiredAt": iso(expired_at or subscribe_at + timedelta(days=30)),
+            "renewedAt": None, "lastActivity": iso(subscribe_at),
+            "subscribePrice": 9.99, "regularPrice": 9.99, "discountPercent": 0,
+            "totalSumm": 0, "messagesSumm": 0, "tipsSumm": 0, "postsSumm": 0,
+            "subscribesSumm": 0, "streamsSumm": 0,
+            "subscribes": subscribes or [],
+        },
+    }
+
+
+def period(at: datetime, price: float, regular: float = 9.99, discount: int = 0,
+           action: str = "subscribe") -> dict:
+    return {"action": action, "date": iso(at), "price": price, "regularPrice": regular,
+            "discount": discount, "type": "regular", "isCurrent": False}
+
+
+def txn(tid: str, fan_id: int, amount: float, at: datetime, *, kind: str = "message",
+        status: str = "done", custom: bool = False, net: float | None = None) -> dict:
+    link = f'<a href="https://onlyfans.com/u{fan_id}">Fan {fan_id}</a>'
+    description = {
+        "message": f"Payment for message from {link}",
+        "tip": f"Tip from {link}",
+        "subscription": f"Recurring subscription from {link}",
+        "post": f"Payment for post from {link}",
+        "stream": f"Payment for stream from {link}",
+        "other": f"Referral payout for {link}",
+    }[kind] + (" (custom video)" if custom else "")
+    return {
+        "id": tid, "amount": amount, "net": round(amount * 0.8, 2) if net is None else net,
+        "fee": round(amount * 0.2, 2), "vatAmount": 0, "currency": "USD",
+        "description": description, "status": status, "createdAt": iso(at),
+        "user": {"id": fan_id, "username": f"u{fan_id}", "name": f"Fan {fan_id}"},
+    }
+
+
+def chargeback(cid: str, payment: dict, at: datetime) -> dict:
+    return {"id": cid, "createdAt": iso(at), "paymentType": "message", "payment": payment}
+
+
+def message(mid: int, fan_id: int, at: datetime, *, from_fan: bool, price: float = 0,
+            queue_id: int | None = None, text: str = "hi") -> dict:
+    return {
+        "id": mid, "text": text, "price": price, "isFree": price == 0, "isTip": False,
+        "mediaCount": 1 if price else 0, "media": [{"id": 7001, "type": "photo"}] if price else [],
+        "fromUser": {"id": fan_id if from_fan else 999}, "createdAt": iso(at), "queueId": queue_id,
+    }
+
+
+def chat(fan_id: int, last: dict) -> dict:
+    return {"fan": {"id": fan_id, "username": f"u{fan_id}", "name": f"Fan {fan_id}"},
+            "lastMessage": last, "unreadMessagesCount": 0}
+
+
+def make_lake(home: Path) -> Lake:
+    return Lake(Paths(home=home, warehouse=home / "warehouse.duckdb",
+                      analysts_marts=home / "marts.duckdb"))
+
+
+def write_sync(lake: Lake, *, fetched_at: datetime, fans=(), transactions=(), chargebacks=(),
+               messages=(), chats=(), creator_id: str = CREATOR) -> None:
+    """One sync's raw batches, as the raw assets write them."""
+    opts = {"fetched_at": fetched_at, "sync_mode": "test"}
+    lake.write_raw_batch("fans", creator_id, list(fans), **opts)
+    lake.write_raw_batch("transactions", creator_id, list(transactions), **opts)
+    lake.write_raw_batch("chargebacks", creator_id, list(chargebacks), **opts)
+    lake.write_raw_batch("chats", creator_id, list(chats), **opts)
+    lake.write_raw_batch("messages", creator_id, [m for _, m in messages], **opts,
+                         extra={"chat_fan_id": [f for f, _ in messages]})
+    lake.write_raw_batch("vault_media", creator_id, [], **opts)
+
+
+def build(lake: Lake, as_of: datetime, *, creator_id: str = CREATOR, run_id: str = "run1") -> None:
+    """Run every staging and mart model for the creator, in dependency order."""
+    for table in STAGING:
+        with lake.session(creator_id) as con:
+            lake.write_model(con, f"staging/{table}", lake.staging_path(table, creator_id))
+    for layer, table in MARTS:
+        path = (lake.mart_path(table, creator_id, run_id) if layer == "marts"
+                else lake.staging_path(table, creator_id, layer=layer))
+        with lake.session(creator_id, as_of=as_of, run_id=run_id) as con:
+            lake.write_model(con, f"{layer}/{table}", path)
+
+
+def profile(lake: Lake, run_id: str = "run1", creator_id: str = CREATOR) -> dict[int, dict]:
+    """fan_profile rows by fan id."""
+    path = lake.mart_path("fan_profile", creator_id, run_id)
+    con = duckdb.connect()
+    try:
+        rel = con.sql(f"SELECT * FROM read_parquet('{path}')")
+        cols = rel.columns
+        return {row[1]: dict(zip(cols, row, strict=True)) for row in rel.fetchall()}
+    finally:
+        con.close()

@@ -1,0 +1,96 @@
+"""A receiver process killed mid-burst loses nothing it acknowledged."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from ofhq_pipeline.realtime.landing import LandingStore
+from ofhq_pipeline_tests.realtime.conftest import CURRENT, event_body, signed_headers
+from ofhq_pipeline_tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_receiver(port: int, landing_url: str, log: Path) -> subprocess.Popen:
+    """`serve()` in a process of its own, configured through the environment like the CLI."""
+    env = {**os.environ, "OFAPI_WEBHOOK_SECRET": CURRENT, "OFHQ_LANDING_URL": landing_url}
+    code = f"from ofhq_pipeline.realtime.receiver import serve; serve('127.0.0.1', {port})"
+    with log.open("wb") as out:
+        return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
+def wait_healthy(base: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"receiver exited early:\n{log.read_text()}"
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise AssertionError(f"receiver did not start:\n{log.read_text()}")
+
+
+def test_sigkill_mid_burst_keeps_every_acknowledged_event(tmp_path, sqlite_url):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "receiver.log"
+    proc = start_receiver(port, sqlite_url, log)
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    killed = threading.Event()
+
+    def client(k: int) -> None:
+        with httpx.Client(base_url=base, timeout=10) as http:
+            for i in range(10_000):
+                key = f"evt_{k}_{i}"
+                body = event_body(n=k * 100_000 + i)
+                try:
+                    response = http.post("/webhooks/ofapi", content=body,
+                                         headers=signed_headers(body, key))
+                except httpx.TransportError:
+                    if killed.is_set():
+                        return
+                    raise
+                if response.status_code // 100 == 2:
+                    with lock:
+                        acknowledged.append(key)
+
+    try:
+        wait_healthy(base, proc, log)
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 20
+        while len(acknowledged) < 400 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        killed.set()
+        os.kill(proc.pid, signal.SIGKILL)  # mid-burst: requests are in flight
+        for thread in threads:
+            thread.join(timeout=20)
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    assert len(acknowledged) >= 400, log.read_text()
+    with LandingStore(sqlite_url) as store:
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+        landed = {e.idempotency_key for e in store.events_after(0, 1_000_000)}
+        missing = set(acknowledged) - landed
+        assert not missing, f"{len(missing)} acknowledged events lost"
+        # At most the requests in flight at the kill landed without their answer.
+        assert len(landed) - len(acknowledged) <= 8
+        # The store is usable after the crash.
+        assert store.land(idempotency_key="evt_after", event="tips.received", body="{}")

@@ -1,0 +1,121 @@
+"""Telegram alerts against a local fake Bot API over real HTTP."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import dagster as dg
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ofhq_pipeline.realtime.telegram import TelegramError, TelegramResource
+from ofhq_pipeline_tests.servers import free_port, serve_app
+
+TOKEN = "7012345678:AAH-secret-token_xyz0123456789abcdef"
+
+
+@dataclass
+class FakeTelegram:
+    """Answers the scripted (status, body) replies in order, then success; records requests."""
+
+    replies: list[tuple[int, dict]] = field(default_factory=list)
+    requests: list[tuple[float, str, dict]] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        async def send_message(request: Request) -> JSONResponse:
+            self.requests.append((time.monotonic(), request.url.path, await request.json()))
+            if self.replies:
+                status, body = self.replies.pop(0)
+                return JSONResponse(body, status_code=status)
+            return JSONResponse({"ok": True, "result": {"message_id": len(self.requests)}})
+
+        return Starlette(routes=[Route("/{bot}/sendMessage", send_message, methods=["POST"])])
+
+
+def assert_no_token(*texts: str) -> None:
+    for text in texts:
+        assert TOKEN not in text and TOKEN.split(":")[1] not in text
+
+
+def test_429_waits_retry_after_then_sends(caplog):
+    caplog.set_level("DEBUG")
+    fake = FakeTelegram(replies=[(429, {"ok": False, "error_code": 429,
+                                        "description": "Too Many Requests: retry after 1",
+                                        "parameters": {"retry_after": 1}})])
+    with serve_app(fake.app()) as url:
+        telegram = TelegramResource(bot_token=TOKEN, chat_id="-100123", api_base_url=url)
+        assert telegram.send("🐋 Mark (acct_8f2k) tipped $50") == "telegram"
+    (first, path, payload), (second, path_again, payload_again) = fake.requests
+    assert path == path_again == f"/bot{TOKEN}/sendMessage"
+    assert payload == payload_again == {"chat_id": "-100123", "text": "🐋 Mark (acct_8f2k) tipped $50"}
+    assert second - first >= 0.95  # waited Telegram's retry_after
+    assert "HTTP Request" in caplog.text and "429" in caplog.text  # httpx logged the URL...
+    assert_no_token(caplog.text, repr(telegram))  # ...with the token redacted
+
+
+def test_5xx_is_retried_with_capped_backoff():
+    fake = FakeTelegram(replies=[(502, {"ok": False}), (500, {"ok": False})])
+    with serve_app(fake.app()) as url:
+        telegram = TelegramResource(bot_token=TOKEN, chat_id="1", api_base_url=url,
+                                    max_backoff_s=0.05)
+        start = time.monotonic()
+        assert telegram.send("hi") == "telegram"
+    assert len(fake.requests) == 3 and time.monotonic() - start < 2
+
+
+def test_other_refusals_fail_at_once_without_the_token(caplog):
+    caplog.set_level("DEBUG")
+    fake = FakeTelegram(replies=[(400, {"ok": False, "error_code": 400,
+                                        "description": "Bad Request: chat not found"})])
+    with serve_app(fake.app()) as url:
+        telegram = TelegramResource(bot_token=TOKEN, chat_id="1", api_base_url=url)
+        with pytest.raises(TelegramError, match="chat not found") as raised:
+            telegram.send("hi")
+    assert len(fake.requests) == 1
+    assert_no_token(str(raised.value), repr(raised.value), caplog.text,
+                    "".join(traceback.format_exception(raised.value)))
+
+
+def test_connection_errors_are_retried_a_bounded_number_of_times(caplog):
+    caplog.set_level("DEBUG")
+    closed = f"http://127.0.0.1:{free_port()}"
+    telegram = TelegramResource(bot_token=TOKEN, chat_id="1", api_base_url=closed,
+                                max_attempts=3, max_backoff_s=0.01)
+    with pytest.raises(TelegramError, match="ConnectError") as raised:
+        telegram.send("hi")
+    assert caplog.text.count("retrying") == 2
+    assert_no_token(str(raised.value), caplog.text, "".join(traceback.format_exception(raised.value)))
+
+
+def test_without_a_token_the_alert_is_logged_not_sent(caplog):
+    caplog.set_level("INFO")
+    fake = FakeTelegram()
+    with serve_app(fake.app()) as url:
+        telegram = TelegramResource(chat_id="1", api_base_url=url)
+        assert telegram.send("whale alert: fan 48213377 spent $1,200") == "log"
+    assert fake.requests == []
+    assert "whale alert: fan 48213377 spent $1,200" in caplog.text
+
+
+def test_the_resource_reads_its_token_from_the_environment(monkeypatch):
+    fake = FakeTelegram()
+    with serve_app(fake.app()) as url:
+        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+        monkeypatch.setenv("TELEGRAM_CHAT_ID", "-100777")
+        monkeypatch.setenv("TELEGRAM_API_BASE_URL", url)
+
+        @dg.asset
+        def alert(telegram: TelegramResource) -> str:
+            return telegram.send("from a run")
+
+        result = dg.materialize([alert], resources={"telegram": TelegramResource.from_env()})
+        assert result.output_for_node("alert") == "telegram"
+        run_config = str(result.dagster_run.run_config)
+    assert fake.requests[0][1] == f"/bot{TOKEN}/sendMessage"
+    assert fake.requests[0][2] == {"chat_id": "-100777", "text": "from a run"}
+    assert_no_token(run_config)

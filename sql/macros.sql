@@ -1,0 +1,37 @@
+-- Shared definitions, loaded into every DuckDB session of the pipeline.
+-- The contract's derivation rules (source-api.md) live here and nowhere else.
+
+-- Dollars (a JSON number as text, or a number) to integer cents, rounded half up.
+CREATE OR REPLACE MACRO cents(dollars) AS
+    CAST(round(CAST(dollars AS DECIMAL(18, 4)) * 100) AS BIGINT);
+
+-- Text with HTML tags removed (descriptions and messages may carry links and markup).
+CREATE OR REPLACE MACRO strip_html(html) AS
+    trim(regexp_replace(coalesce(html, ''), '<[^>]*>', '', 'g'));
+
+-- The transaction type: the explicit `type` when it is one we know (webhooks send one),
+-- otherwise derived from the HTML-stripped description, case-insensitively.
+CREATE OR REPLACE MACRO transaction_type(explicit_type, description_text) AS
+    CASE
+        WHEN lower(explicit_type) IN ('tip', 'message', 'subscription', 'post', 'stream', 'other')
+            THEN lower(explicit_type)
+        WHEN description_text ILIKE 'tip from%' THEN 'tip'
+        WHEN description_text ILIKE '%payment for message%' THEN 'message'
+        WHEN description_text ILIKE '%subscription%' THEN 'subscription'
+        WHEN description_text ILIKE '%payment for post%' THEN 'post'
+        WHEN description_text ILIKE '%stream%' THEN 'stream'
+        ELSE 'other'
+    END;
+
+-- The API's status words mapped to ours; anything else is kept visible as 'unknown'.
+CREATE OR REPLACE MACRO transaction_status(api_status) AS
+    CASE
+        WHEN lower(api_status) IN ('done', 'succeeded', 'completed') THEN 'succeeded'
+        WHEN lower(api_status) IN ('loading', 'pending') THEN 'pending'
+        WHEN lower(api_status) IN ('refund', 'refunded') THEN 'refunded'
+        WHEN lower(api_status) IN ('chargeback', 'chargedback', 'disputed') THEN 'chargeback'
+        ELSE 'unknown'
+    END;
+
+-- The instant every time-dependent field is computed as of (OFHQ_AS_OF or the run's start).
+CREATE OR REPLACE MACRO as_of() AS getvariable('as_of');
