@@ -60,10 +60,13 @@ def main() -> None:
     print(f"publish analysts' file ({published['fan_profile']:,} fan_profile rows): "
           f"{published['seconds']:.1f} s, peak {rss:.2f} GiB")
 
+    from bench.receiver import main as receiver_main
     from bench.sync_throughput import main as sync_main
 
     print()
     sync_main()
+    print()
+    receiver_main()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ofhq_pipeline.realtime.commands import webhooks
 from ofhq_pipeline.settings import Paths, parse_instant
 
 console = Console(stderr=False)
@@ -67,6 +68,9 @@ def sync_command(creators: tuple[str, ...], full: bool) -> None:
     paths = Paths.from_env()
     console.print(f"{len(runs) - len(failed)}/{len(runs)} creators synced; analysts' file: {paths.analysts_marts}")
     sys.exit(1 if failed else 0)
+
+
+main.add_command(webhooks)
 
 
 @main.group()

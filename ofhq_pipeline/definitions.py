@@ -10,9 +10,15 @@ from ofhq_pipeline.defs.creators.schedules import creator_discovery_schedule, pe
 from ofhq_pipeline.defs.ingest.assets import raw_assets
 from ofhq_pipeline.defs.marts.assets import mart_assets
 from ofhq_pipeline.defs.marts.publish import publish_marts
+from ofhq_pipeline.defs.realtime.assets import realtime_assets
+from ofhq_pipeline.defs.realtime.jobs import realtime_update_job
+from ofhq_pipeline.defs.realtime.sensors import webhook_sensor
 from ofhq_pipeline.defs.staging.assets import staging_assets
+from ofhq_pipeline.realtime.telegram import TelegramResource
+from ofhq_pipeline.resources.alert_rules import AlertRules
 from ofhq_pipeline.resources.api import OfapiResource
 from ofhq_pipeline.resources.lake import LakeResource
+from ofhq_pipeline.resources.landing import LandingResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
 from ofhq_pipeline.settings import DEFAULT_SIMULATOR_URL, env_or
 
@@ -30,14 +36,25 @@ def resources() -> dict[str, dg.ConfigurableResource]:
             analysts_marts_path=env_or("OFHQ_MARTS_DUCKDB_PATH"),
         ),
         "sync": SyncSettings(as_of=env_or("OFHQ_AS_OF")),
+        "landing": LandingResource(url=env_or("OFHQ_LANDING_URL")),
+        "telegram": TelegramResource.from_env(),
+        "alert_rules": AlertRules(),
     }
 
 
 def build_definitions() -> dg.Definitions:
     return dg.Definitions(
-        assets=[creator_accounts, *raw_assets, *staging_assets, *mart_assets, publish_marts],
-        jobs=[discover_creators_job, creator_sync_job],
+        assets=[
+            creator_accounts,
+            *raw_assets,
+            *staging_assets,
+            *mart_assets,
+            publish_marts,
+            *realtime_assets,
+        ],
+        jobs=[discover_creators_job, creator_sync_job, realtime_update_job],
         schedules=[periodic_sync_schedule, creator_discovery_schedule],
+        sensors=[webhook_sensor],
         resources=resources(),
     )
 

@@ -7,8 +7,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 
 def free_port() -> int:
@@ -34,3 +39,21 @@ def serve_app(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@dataclass
+class FakeTelegram:
+    """Answers the scripted (status, body) replies in order, then success; records requests."""
+
+    replies: list[tuple[int, dict]] = field(default_factory=list)
+    requests: list[tuple[float, str, dict]] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        async def send_message(request: Request) -> JSONResponse:
+            self.requests.append((time.monotonic(), request.url.path, await request.json()))
+            if self.replies:
+                status, body = self.replies.pop(0)
+                return JSONResponse(body, status_code=status)
+            return JSONResponse({"ok": True, "result": {"message_id": len(self.requests)}})
+
+        return Starlette(routes=[Route("/{bot}/sendMessage", send_message, methods=["POST"])])

@@ -35,3 +35,11 @@ CREATE OR REPLACE MACRO transaction_status(api_status) AS
 
 -- The instant every time-dependent field is computed as of (OFHQ_AS_OF or the run's start).
 CREATE OR REPLACE MACRO as_of() AS getvariable('as_of');
+
+-- Average order value in cents: integer division rounding half up; NULL without purchases.
+CREATE OR REPLACE MACRO avg_order_cents(spend_cents, purchases) AS
+    CASE WHEN purchases > 0 THEN (2 * spend_cents + purchases) // (2 * purchases) END;
+
+-- A whale (fan-profile.md, price_range): lifetime spend of $1,000 or more, or AOV of $200 or more.
+CREATE OR REPLACE MACRO is_whale(spend_cents, purchases) AS
+    purchases > 0 AND (spend_cents >= 100000 OR avg_order_cents(spend_cents, purchases) >= 20000);

@@ -69,6 +69,8 @@ webhook_events = sa.Table(
     sa.Column("known", sa.Boolean, nullable=False),
     sa.Column("redelivery_of", sa.Text),
     sa.Column("body", sa.Text, nullable=False),
+    # A creator's real-time run reads its own events past its own cursor.
+    sa.Index("ix_webhook_events_account_id", "account_id", "id"),
     sqlite_autoincrement=True,  # ids are never reused, even after deletes: a safe cursor
 )
 
@@ -335,10 +337,7 @@ class LandingStore:
             result = conn.execute(webhook_quarantine.insert().values(**values))
             return int(result.inserted_primary_key[0])
 
-    def events_after(self, cursor: int, limit: int = 1000) -> list[LandedEvent]:
-        """Up to `limit` landed events with `id > cursor`, in id order."""
-        query = (sa.select(webhook_events).where(webhook_events.c.id > cursor)
-                 .order_by(webhook_events.c.id).limit(limit))
+    def _landed(self, query: sa.Select) -> list[LandedEvent]:
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return [
@@ -346,6 +345,28 @@ class LandingStore:
                            "occurred_at": _utc(row["occurred_at"])})
             for row in rows
         ]
+
+    def events_after(self, cursor: int, limit: int = 1000) -> list[LandedEvent]:
+        """Up to `limit` landed events with `id > cursor`, in id order."""
+        query = (sa.select(webhook_events).where(webhook_events.c.id > cursor)
+                 .order_by(webhook_events.c.id).limit(limit))
+        return self._landed(query)
+
+    def creators_after(self, cursor: int) -> tuple[dict[str | None, int], int]:
+        """Per account id, the newest event id past `cursor`, and the newest id overall: what
+        the sensor needs, aggregated by the database."""
+        query = (sa.select(webhook_events.c.account_id, sa.func.max(webhook_events.c.id))
+                 .where(webhook_events.c.id > cursor).group_by(webhook_events.c.account_id))
+        with self.engine.connect() as conn:
+            newest = {account: int(i) for account, i in conn.execute(query).all()}
+        return newest, max(newest.values(), default=cursor)
+
+    def events_for(self, account_id: str, after: int, limit: int = 100_000) -> list[LandedEvent]:
+        """One creator's landed events with `id > after`, in id order."""
+        query = (sa.select(webhook_events)
+                 .where(webhook_events.c.account_id == account_id, webhook_events.c.id > after)
+                 .order_by(webhook_events.c.id).limit(limit))
+        return self._landed(query)
 
     def max_event_id(self) -> int:
         """The newest landed id, 0 when nothing has landed."""
@@ -413,6 +434,12 @@ class LandingStore:
         with self._write() as conn:
             conn.execute(alerts_sent.update().where(alerts_sent.c.alert_key == alert_key)
                          .values(channel=channel, sent_at=datetime.now(UTC)))
+
+    def alert_keys(self, account_id: str) -> set[str]:
+        """The keys of every alert already claimed for a creator."""
+        query = sa.select(alerts_sent.c.alert_key).where(alerts_sent.c.account_id == account_id)
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
 
     def release_alert(self, alert_key: str) -> None:
         """Forget a claim whose sending failed."""

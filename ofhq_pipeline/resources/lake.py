@@ -34,8 +34,14 @@ RAW_COLUMNS = {
     "item_no": pl.Int64,
     "payload": pl.String,
 }
-# Columns some raw tables add: a message does not name its chat, so the chat's fan is kept.
-RAW_EXTRA_COLUMNS = {"chat_fan_id": pl.Int64}
+# Columns some raw tables add: a message does not name its chat, so the chat's fan is kept; a
+# webhook event keeps its type, its landing id (the creator's cursor) and its own timestamp.
+RAW_EXTRA_COLUMNS = {
+    "chat_fan_id": pl.Int64,
+    "event": pl.String,
+    "event_id": pl.Int64,
+    "occurred_at": pl.Datetime("us", "UTC"),
+}
 # The raw tables of a creator, with the extra columns each adds.
 RAW_TABLES: dict[str, tuple[str, ...]] = {
     "fans": (),
@@ -44,11 +50,12 @@ RAW_TABLES: dict[str, tuple[str, ...]] = {
     "chats": (),
     "messages": ("chat_fan_id",),
     "vault_media": (),
+    "webhook_events": ("event", "event_id", "occurred_at"),
 }
 
 
 def new_batch_id(fetched_at: datetime) -> str:
-    """Sortable by fetch time, unique across concurrent writers."""
+    """Sortable by write time, unique across concurrent writers."""
     return f"{fetched_at:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
 
 
@@ -56,20 +63,24 @@ def raw_frame(
     items: list[dict],
     creator_id: str | list[str],
     *,
-    fetched_at: datetime,
+    fetched_at: datetime | list[datetime],
     sync_mode: str,
     batch_id: str | None = None,
     extra: dict[str, list] | None = None,
 ) -> pl.DataFrame:
-    """The raw layer's shape: one row per item as received (JSON text) plus where it came from."""
+    """The raw layer's shape: one row per item as received (JSON text) plus where it came from.
+
+    `fetched_at` is one instant for a fetched page, or one per item for pushed (webhook) items.
+    """
     n = len(items)
-    batch_id = batch_id or new_batch_id(fetched_at)
+    fetched = fetched_at if isinstance(fetched_at, list) else [fetched_at] * n
+    batch_id = batch_id or new_batch_id(datetime.now(UTC))
     extra = extra or {}
     return pl.DataFrame(
         {
             "creator_id": creator_id if isinstance(creator_id, list) else [creator_id] * n,
             "batch_id": [batch_id] * n,
-            "fetched_at": [fetched_at] * n,
+            "fetched_at": fetched,
             "sync_mode": [sync_mode] * n,
             "item_no": list(range(n)),
             "payload": [json.dumps(item, separators=(",", ":"), ensure_ascii=False) for item in items],
@@ -147,12 +158,20 @@ class Lake:
                 con.register(f"_empty_{table}", self.empty_raw(creator_id, extra))
                 source = f"_empty_{table}"
             con.execute(f"CREATE OR REPLACE VIEW raw.{table} AS SELECT * FROM {source}")
-        for layer in ("staging", "intermediate"):
-            for path in sorted((self.root / layer).glob(f"*/{creator_id}.parquet")):
-                con.execute(
-                    f"CREATE OR REPLACE VIEW {layer}.{path.parent.name} AS "
-                    f"SELECT * FROM read_parquet({quote(path)})"
-                )
+        # A staging table this creator has never built (one known only from webhooks has no
+        # chats yet) is its model over raw, so every model downstream still binds.
+        for model in sorted((SQL_DIR / "staging").glob("*.sql")):
+            path = self.staging_path(model.stem, creator_id)
+            source = f"SELECT * FROM read_parquet({quote(path)})" if path.exists() else None
+            con.execute(
+                f"CREATE OR REPLACE VIEW staging.{model.stem} AS "
+                f"{source or sql_text(f'staging/{model.stem}')}"
+            )
+        for path in sorted((self.root / "intermediate").glob(f"*/{creator_id}.parquet")):
+            con.execute(
+                f"CREATE OR REPLACE VIEW intermediate.{path.parent.name} AS "
+                f"SELECT * FROM read_parquet({quote(path)})"
+            )
         if self.accounts_path.exists():
             source = f"read_parquet({quote(self.accounts_path)})"
         else:
@@ -215,12 +234,12 @@ class Lake:
         creator_id: str,
         items: list[dict],
         *,
-        fetched_at: datetime,
+        fetched_at: datetime | list[datetime],
         sync_mode: str,
         extra: dict[str, list] | None = None,
     ) -> Path:
         """Store API items exactly as received (JSON text), one file per sync, possibly empty."""
-        batch_id = new_batch_id(fetched_at)
+        batch_id = new_batch_id(datetime.now(UTC))
         frame = raw_frame(
             items, creator_id, fetched_at=fetched_at, sync_mode=sync_mode, batch_id=batch_id, extra=extra
         )

@@ -4,37 +4,14 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass, field
 
 import dagster as dg
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from ofhq_pipeline.realtime.telegram import TelegramError, TelegramResource
-from ofhq_pipeline_tests.servers import free_port, serve_app
+from ofhq_pipeline_tests.servers import FakeTelegram, free_port, serve_app
 
 TOKEN = "7012345678:AAH-secret-token_xyz0123456789abcdef"
-
-
-@dataclass
-class FakeTelegram:
-    """Answers the scripted (status, body) replies in order, then success; records requests."""
-
-    replies: list[tuple[int, dict]] = field(default_factory=list)
-    requests: list[tuple[float, str, dict]] = field(default_factory=list)
-
-    def app(self) -> Starlette:
-        async def send_message(request: Request) -> JSONResponse:
-            self.requests.append((time.monotonic(), request.url.path, await request.json()))
-            if self.replies:
-                status, body = self.replies.pop(0)
-                return JSONResponse(body, status_code=status)
-            return JSONResponse({"ok": True, "result": {"message_id": len(self.requests)}})
-
-        return Starlette(routes=[Route("/{bot}/sendMessage", send_message, methods=["POST"])])
 
 
 def assert_no_token(*texts: str) -> None:

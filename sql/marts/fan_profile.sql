@@ -28,10 +28,7 @@ paid_periods AS (
 money AS (
     SELECT
         *,
-        CASE WHEN purchase_count > 0
-            -- Integer division rounding half up.
-            THEN (2 * lifetime_spend_cents + purchase_count) // (2 * purchase_count)
-        END AS avg_order_value_cents,
+        avg_order_cents(lifetime_spend_cents, purchase_count) AS avg_order_value_cents,
         lifetime_spend_cents - subscription_cents AS non_subscription_cents
     FROM intermediate.fan_money
 )
@@ -57,7 +54,7 @@ SELECT
     coalesce(m.stream_cents, 0)                                 AS stream_cents,
     CASE
         WHEN coalesce(m.purchase_count, 0) = 0 THEN NULL
-        WHEN m.lifetime_spend_cents >= 100000 OR m.avg_order_value_cents >= 20000 THEN 'whale'
+        WHEN is_whale(m.lifetime_spend_cents, m.purchase_count) THEN 'whale'
         WHEN m.avg_order_value_cents < 1000 THEN 'low'
         WHEN m.avg_order_value_cents < 5000 THEN 'mid'
         ELSE 'high'

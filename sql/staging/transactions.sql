@@ -1,12 +1,17 @@
--- staging.transactions: one row per transaction id. Sightings come from the transactions feed
--- and from the payments inside chargebacks; the latest sighting wins (a later status replaces an
--- earlier one), and a chargeback marks its payment as a chargeback as of the chargeback's time.
+-- staging.transactions: one row per transaction id. Sightings come from the transactions feed,
+-- the payments inside chargebacks and `transactions.new` webhooks; the latest sighting wins (a
+-- later status replaces an earlier one), so a purchase seen both ways counts once, and a
+-- chargeback marks its payment as a chargeback as of the chargeback's time.
 WITH sightings AS (
     SELECT payload::JSON AS t, creator_id, fetched_at, 0 AS source_rank, batch_id, item_no
     FROM raw.transactions
     UNION ALL
     SELECT payload::JSON -> '$.payment', creator_id, fetched_at, 1, batch_id, item_no
     FROM raw.chargebacks
+    UNION ALL
+    SELECT payload::JSON, creator_id, fetched_at, 2, batch_id, item_no
+    FROM raw.webhook_events
+    WHERE event = 'transactions.new'
 ),
 latest AS (
     SELECT *

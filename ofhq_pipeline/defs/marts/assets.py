@@ -98,4 +98,17 @@ creators = mart_asset(
     "One row per creator: account, fans, active subscribers, paying fans, whales, revenue.",
 )
 
-mart_assets = [marts_transactions, fan_money, fan_profile, creator_revenue_daily, creators]
+creator_revenue_live = mart_asset(
+    "creator_revenue_live",
+    [key("marts", "transactions")],
+    "Today's revenue of the creator (UTC day of as-of): refreshed by every real-time run.",
+)
+
+mart_assets = [
+    marts_transactions,
+    fan_money,
+    fan_profile,
+    creator_revenue_daily,
+    creator_revenue_live,
+    creators,
+]

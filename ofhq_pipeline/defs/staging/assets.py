@@ -66,20 +66,26 @@ def raw(table: str) -> dg.AssetKey:
 
 
 staging_fans = staging_asset(
-    "fans", schemas.StagedFans, [raw("fans")],
-    "One row per fan: the latest sighting in the fans feed, typed.",
+    "fans", schemas.StagedFans, [raw("fans"), raw("webhook_events")],
+    "One row per fan: each field's latest value from the fans feed and the subscription "
+    "webhooks, typed.",
 )
 staging_subscription_periods = staging_asset(
-    "subscription_periods", schemas.StagedSubscriptionPeriods, [dg.AssetKey(["staging", "fans"])],
+    "subscription_periods",
+    schemas.StagedSubscriptionPeriods,
+    [dg.AssetKey(["staging", "fans"]), raw("webhook_events")],
     "Every subscription period (subscribe, renew; free trials at price 0) of every fan.",
 )
 staging_transactions = staging_asset(
-    "transactions", schemas.StagedTransactions, [raw("transactions"), raw("chargebacks")],
-    "One row per transaction id: latest sighting wins, integer cents, type and status derived, "
-    "chargebacks applied with their time.",
+    "transactions",
+    schemas.StagedTransactions,
+    [raw("transactions"), raw("chargebacks"), raw("webhook_events")],
+    "One row per transaction id from the feed, chargebacks and `transactions.new` webhooks: "
+    "latest sighting wins, integer cents, type and status derived, chargebacks applied with "
+    "their time.",
 )
 staging_messages = staging_asset(
-    "messages", schemas.StagedMessages, [raw("messages"), raw("chats")],
+    "messages", schemas.StagedMessages, [raw("messages"), raw("chats"), raw("webhook_events")],
     "One row per chat message: the fan's or the creator's, price in cents, mass sends marked.",
 )
 staging_chats = staging_asset(

@@ -1,0 +1,114 @@
+"""Landed webhook events as a raw table of each creator, and the alerts they call for.
+
+The receiver (ofhq_pipeline/realtime) lands every delivery in the landing store; here each
+creator's events past its own cursor (the newest landed id its raw batches hold) become one raw
+batch, and staging merges them with what the periodic sync read: by transaction id, message id
+and fan, so nothing is counted twice. No asset here calls the OnlyFans API.
+"""
+
+import json
+from collections import Counter
+from contextlib import closing
+
+import dagster as dg
+
+from ofhq_pipeline.defs.creators.partitions import creator_partitions
+from ofhq_pipeline.realtime.telegram import TelegramResource
+from ofhq_pipeline.resources.alert_rules import AlertRules
+from ofhq_pipeline.resources.lake import LakeResource, sql_text
+from ofhq_pipeline.resources.landing import LandingResource
+from ofhq_pipeline.resources.sync_settings import SyncSettings
+
+
+@dg.asset(
+    key=["raw", "webhook_events"],
+    group_name="raw",
+    partitions_def=creator_partitions,
+    kinds={"parquet"},
+    description="The creator's webhook events from the landing store, as received (the "
+    "payload, its event type, landing id and own timestamp); a batch per run, read past the "
+    "newest landing id already held.",
+)
+def raw_webhook_events(
+    context: dg.AssetExecutionContext, landing: LandingResource, lake: LakeResource
+) -> dg.MaterializeResult:
+    store = lake.lake()
+    creator_id = context.partition_key
+    cursor = int(store.raw_max("webhook_events", creator_id, "event_id") or 0)
+    with closing(landing.store()) as landed:
+        events = landed.events_for(creator_id, cursor)
+    payloads = [json.loads(event.body).get("payload") for event in events]
+    store.write_raw_batch(
+        "webhook_events",
+        creator_id,
+        payloads,
+        fetched_at=[event.received_at for event in events],
+        sync_mode="webhook",
+        extra={
+            "event": [event.event for event in events],
+            "event_id": [event.id for event in events],
+            "occurred_at": [event.occurred_at for event in events],
+        },
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(events),
+            "events": dg.MetadataValue.json(dict(Counter(event.event for event in events))),
+            "cursor_before": cursor,
+            "cursor_after": events[-1].id if events else cursor,
+        }
+    )
+
+
+@dg.asset(
+    key=["realtime", "alerts"],
+    group_name="realtime",
+    partitions_def=creator_partitions,
+    deps=[["published", "analysts_marts"], raw_webhook_events],
+    kinds={"telegram"},
+    description="Telegram alerts: new subscriber, big tip, new whale, PPV unlocked, chargeback. "
+    "Each goes out once, across re-runs (keys in the landing store's `alerts_sent`); without a "
+    "bot token they are logged.",
+)
+def alerts(
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    landing: LandingResource,
+    telegram: TelegramResource,
+    alert_rules: AlertRules,
+    sync: SyncSettings,
+) -> dg.MaterializeResult:
+    store = lake.lake()
+    creator_id = context.partition_key
+    with store.session(creator_id, as_of=sync.resolve_as_of(context), run_id=context.run_id) as con:
+        con.execute("SET VARIABLE alert_window_hours = ?", [alert_rules.window_hours])
+        con.execute("SET VARIABLE tip_threshold_cents = ?", [alert_rules.tip_threshold_cents])
+        candidates = con.execute(sql_text("realtime/alert_candidates")).fetchall()
+    sent: Counter[str] = Counter()
+    failed: list[str] = []
+    with closing(landing.store()) as landed:
+        already = landed.alert_keys(creator_id)
+        for rule, key, fan_id, message in candidates:
+            if rule not in alert_rules.enabled or key in already:
+                continue
+            if not landed.claim_alert(key, rule, creator_id, fan_id):
+                continue  # another run claimed it meanwhile
+            try:
+                channel = telegram.send(f"[{creator_id}] {message}")
+            except Exception as exc:  # give the key back: the next run retries it
+                landed.release_alert(key)
+                failed.append(f"{key}: {exc}")
+                continue
+            landed.set_alert_channel(key, channel)
+            sent[rule] += 1
+    if failed:
+        raise dg.Failure(
+            f"{len(failed)} alert(s) could not be sent; they are retried by the next run",
+            metadata={"failed": dg.MetadataValue.json(failed[:20])},
+        )
+    return dg.MaterializeResult(
+        metadata={"sent": dg.MetadataValue.json(dict(sent)), "candidates": len(candidates)}
+    )
+
+
+realtime_assets = [raw_webhook_events, alerts]

@@ -1,0 +1,19 @@
+"""The real-time job: landed events of one creator → staging → marts → analysts, then alerts.
+
+It reads only the landing store and the lake and calls no API, so an outage of the OnlyFans
+API never delays real-time updates. In-process: one run is one Python process, no subprocess per
+step, which is most of the latency budget.
+"""
+
+import dagster as dg
+
+from ofhq_pipeline.defs.creators.partitions import creator_partitions
+
+realtime_update_job = dg.define_asset_job(
+    "realtime_update",
+    selection=dg.AssetSelection.assets(["raw", "webhook_events"]).downstream(),
+    partitions_def=creator_partitions,
+    executor_def=dg.in_process_executor,
+    description="Applies one creator's landed webhook events to the marts and sends alerts.",
+    tags={"ofhq/trigger": "webhook"},
+)
