@@ -5,6 +5,9 @@
    from the same staged tables, with the ratio (target ≤ 1.5) and peak memory (target ≤ 4 GB).
 2. Sync throughput from the simulator over HTTP: objects per second, and requests made against
    the fewest pages the contract allows.
+3. The webhook receiver: events/s and p50/p99 latency with 16 clients and durable commits,
+   beside a bare endpoint on the same server stack.
+4. End-to-end freshness of the real-time path: POST to the analysts' file, p50 and p95.
 
 Every step runs in a process of its own, so each peak resident memory is that step's alone.
 Sizes can be lowered for a quick look: BENCH_FANS, BENCH_TRANSACTIONS, BENCH_MESSAGES, BENCH_CREATORS.
@@ -60,6 +63,7 @@ def main() -> None:
     print(f"publish analysts' file ({published['fan_profile']:,} fan_profile rows): "
           f"{published['seconds']:.1f} s, peak {rss:.2f} GiB")
 
+    from bench.freshness import main as freshness_main
     from bench.receiver import main as receiver_main
     from bench.sync_throughput import main as sync_main
 
@@ -67,6 +71,8 @@ def main() -> None:
     sync_main()
     print()
     receiver_main()
+    print()
+    freshness_main()
 
 
 if __name__ == "__main__":

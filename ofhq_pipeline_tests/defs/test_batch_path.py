@@ -179,9 +179,11 @@ def broken_creator_api(agency):
     broken = sorted(agency.accounts["id"].to_list())[0]
     with SimulatorServer(agency, api_key=API_KEY) as upstream:
         async def proxy(request: Request) -> Response:
-            async with httpx.AsyncClient() as client:
-                answer = await client.get(upstream.url + request.url.path, params=request.query_params,
-                                          headers={"Authorization": request.headers.get("authorization", "")})
+            if not hasattr(request.app.state, "client"):  # one pool, on the server's own loop
+                request.app.state.client = httpx.AsyncClient()
+            answer = await request.app.state.client.get(
+                upstream.url + request.url.path, params=request.query_params,
+                headers={"Authorization": request.headers.get("authorization", "")})
             body = answer.json()
             if request.url.path == f"/api/{broken}/transactions":
                 for item in body["data"]["list"]:

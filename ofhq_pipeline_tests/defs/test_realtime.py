@@ -211,3 +211,26 @@ def test_alerts_go_to_telegram_once_across_re_runs(realtime_defs, monkeypatch, t
              {"id": 1, "fromUser": {"id": 501}, "createdAt": iso(NOW)}, "e8")
     realtime_run(defs, instance, "acct_al")
     assert len(telegram.requests) == 5  # re-running sends nothing twice
+
+
+def test_end_to_end_through_the_receiver_and_the_daemon(tmp_path):
+    """An operator's setup: a signed POST lands, the daemon's sensor runs the job, and the
+    purchase is in the analysts' file once, redeliveries included."""
+    import time
+
+    from ofhq_pipeline_tests.stack import RealtimeStack
+
+    with RealtimeStack(tmp_path) as stack:
+        payload = purchase("tr_e2e", 77, 12.5, NOW)
+        first = stack.post("transactions.new", "acct_e2e", payload, "evt_e2e_1")
+        again = stack.post("transactions.new", "acct_e2e", payload, "evt_e2e_1")
+        assert (first.status_code, first.json()["status"]) == (200, "stored")
+        assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+        deadline, rows = time.monotonic() + 120, None
+        while time.monotonic() < deadline and not rows:
+            rows = stack.marts("SELECT fan_id, amount_cents FROM marts.transactions "
+                               "WHERE transaction_id = 'tr_e2e'")
+            time.sleep(0.2)
+        assert rows == [(77, 1250)], stack.log("daemon")
+        assert stack.marts("SELECT creator_id, gross_cents FROM marts.creator_revenue_live") == \
+            [("acct_e2e", 1250)]

@@ -90,9 +90,11 @@ def test_the_resource_reads_its_token_from_the_environment(monkeypatch):
         def alert(telegram: TelegramResource) -> str:
             return telegram.send("from a run")
 
-        result = dg.materialize([alert], resources={"telegram": TelegramResource.from_env()})
-        assert result.output_for_node("alert") == "telegram"
-        run_config = str(result.dagster_run.run_config)
+        with dg.instance_for_test() as instance:  # the result reads the run from it
+            result = dg.materialize([alert], instance=instance,
+                                    resources={"telegram": TelegramResource.from_env()})
+            assert result.output_for_node("alert") == "telegram"
+            run_config = str(result.dagster_run.run_config)
     assert fake.requests[0][1] == f"/bot{TOKEN}/sendMessage"
     assert fake.requests[0][2] == {"chat_id": "-100777", "text": "from a run"}
     assert_no_token(run_config)

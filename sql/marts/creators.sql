@@ -9,6 +9,15 @@ WITH account AS (
     WHERE payload ->> '$.id' = getvariable('creator_id')
     QUALIFY row_number() OVER (ORDER BY fetched_at DESC) = 1
 ),
+connection AS (
+    -- The latest `accounts.connected` / `accounts.disconnected` webhook, by its own time.
+    SELECT
+        CASE WHEN event = 'accounts.disconnected' THEN 'disconnected' ELSE 'connected' END AS state,
+        coalesce(occurred_at, fetched_at)                                                AS changed_at
+    FROM raw.webhook_events
+    WHERE event IN ('accounts.connected', 'accounts.disconnected')
+    QUALIFY row_number() OVER (ORDER BY coalesce(occurred_at, fetched_at) DESC, event_id DESC) = 1
+),
 figures AS (
     SELECT
         getvariable('creator_id')                                            AS creator_id,
@@ -25,6 +34,8 @@ SELECT
     account.username,
     account.name,
     account.is_authenticated,
+    (SELECT state FROM connection)                         AS webhook_connection_state,
+    (SELECT changed_at FROM connection)                    AS webhook_connection_changed_at,
     figures.fan_count,
     figures.active_subscribers,
     figures.paying_fans,

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from ofhq_pipeline.defs.creators.partitions import creator_partitions
+from ofhq_pipeline.defs.creators.partitions import creator_partitions, is_creator_id
 from ofhq_pipeline.resources.api import OfapiResource
 from ofhq_pipeline.resources.lake import LakeResource
 
@@ -26,7 +26,12 @@ def creator_accounts(
         accounts = client.accounts()
     lake.lake().write_accounts(accounts, fetched_at=fetched_at)
 
-    wanted = sorted(a["id"] for a in accounts if a.get("is_authenticated", True))
+    wanted = sorted(
+        a["id"] for a in accounts if a.get("is_authenticated", True) and is_creator_id(a["id"])
+    )
+    unusable = sorted(str(a["id"]) for a in accounts if not is_creator_id(a["id"]))
+    if unusable:  # an id names folders of the lake: only plain ones become partitions
+        context.log.warning(f"accounts with ids that cannot be partitions: {unusable[:10]}")
     known = set(context.instance.get_dynamic_partitions(creator_partitions.name))
     added = [c for c in wanted if c not in known]
     removed = sorted(known - set(wanted))
@@ -40,6 +45,7 @@ def creator_accounts(
             "creators": len(wanted),
             "added": dg.MetadataValue.json(added),
             "removed": dg.MetadataValue.json(removed),
-            "not_authenticated": len(accounts) - len(wanted),
+            "not_authenticated": sum(1 for a in accounts if not a.get("is_authenticated", True)),
+            "unusable_ids": dg.MetadataValue.json(unusable),
         }
     )

@@ -1,0 +1,112 @@
+"""The real-time stack as an operator runs it: `ofhq webhooks serve` and `dagster-daemon run` on
+workspace.yaml, in processes of their own, with a private OFHQ_HOME and Dagster instance.
+
+Used by the end-to-end test and by the freshness benchmark.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import httpx
+
+from ofhq_pipeline.realtime.signature import sign
+from ofhq_pipeline.settings import PROJECT_ROOT
+
+SECRET = "whsec-stack-0f1e2d"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RealtimeStack:
+    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
+        self.root = root
+        self.home = root / "ofhq"
+        self.dagster_home = root / "dagster"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **{k: v for k, v in os.environ.items()
+               if not k.startswith(("OFHQ_", "OFAPI_", "TELEGRAM_", "DAGSTER_"))},
+            "OFHQ_HOME": str(self.home),
+            "DAGSTER_HOME": str(self.dagster_home),
+            "OFAPI_WEBHOOK_SECRET": SECRET,
+            "OFAPI_BASE_URL": f"http://127.0.0.1:{free_port()}",  # no API: real time needs none
+            **(env or {}),
+        }
+        self.procs: list[subprocess.Popen] = []
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+
+    def start(self) -> RealtimeStack:
+        self.dagster_home.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PROJECT_ROOT / "dagster.yaml", self.dagster_home / "dagster.yaml")
+        bin_dir = Path(sys.executable).parent
+        self.spawn("receiver", [str(bin_dir / "ofhq"), "webhooks", "serve", "--port", str(self.port)])
+        self.spawn("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if self.http.get("/healthz").status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError(f"receiver did not start:\n{self.log('receiver')}")
+
+    def spawn(self, name: str, command: list[str]) -> None:
+        out = (self.root / f"{name}.log").open("wb")
+        self.procs.append(subprocess.Popen(command, cwd=PROJECT_ROOT, env=self.env, stdout=out,
+                                           stderr=subprocess.STDOUT))
+
+    def log(self, name: str) -> str:
+        path = self.root / f"{name}.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        self.http.close()
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def __enter__(self) -> RealtimeStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def post(self, event: str, account_id: str, payload: dict, key: str | None) -> httpx.Response:
+        body = json.dumps({"event": event, "account_id": account_id, "payload": payload}).encode()
+        headers = {"Content-Type": "application/json", "Signature": sign(body, SECRET)}
+        if key:
+            headers["X-OFAPI-Idempotency-Key"] = key
+        return self.http.post("/webhooks/ofapi", content=body, headers=headers)
+
+    def marts(self, sql: str, *params) -> list[tuple] | None:
+        """A query on the analysts' file, None before it exists."""
+        path = self.home / "marts.duckdb"
+        if not path.exists():
+            return None
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            return con.execute(sql, list(params)).fetchall()
+        except duckdb.CatalogException:
+            return None  # published, but without that table yet
+        finally:
+            con.close()
