@@ -65,6 +65,10 @@ def test_full_materialization_against_the_simulator(monkeypatch, tmp_path, agenc
         "SELECT table_name, row_count FROM marts.system_stats WHERE layer = 'marts'").fetchall())
     for table in MART_TABLES:
         assert stats[table] == con.execute(f"SELECT count(*) FROM marts.{table}").fetchone()[0]
+    # Money is integer cents everywhere, never a float or a 128-bit sum.
+    cents_types = con.execute("SELECT DISTINCT data_type FROM information_schema.columns "
+                              "WHERE column_name LIKE '%\\_cents' ESCAPE '\\'").fetchall()
+    assert cents_types == [("BIGINT",)]
     raw_fans = con.execute(
         "SELECT row_count FROM marts.system_stats WHERE layer = 'raw' AND table_name = 'fans'").fetchone()[0]
     assert raw_fans == agency.fans.height

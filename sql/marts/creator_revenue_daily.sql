@@ -3,18 +3,18 @@
 SELECT
     creator_id,
     CAST(created_at AS DATE)                                                  AS day,
-    coalesce(sum(amount_cents) FILTER (WHERE is_purchase), 0)                 AS gross_cents,
-    coalesce(sum(net_cents) FILTER (WHERE is_purchase), 0)                    AS net_cents,
+    CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase), 0) AS BIGINT)                 AS gross_cents,
+    CAST(coalesce(sum(net_cents) FILTER (WHERE is_purchase), 0) AS BIGINT)                    AS net_cents,
     count(*) FILTER (WHERE is_purchase)                                       AS purchase_count,
     count(DISTINCT fan_id) FILTER (WHERE is_purchase)                         AS paying_fans,
-    coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'tip'), 0)          AS tips_cents,
-    coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'message'), 0)      AS ppv_cents,
-    coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'subscription'), 0) AS subscription_cents,
-    coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'post'), 0)         AS post_cents,
-    coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'stream'), 0)       AS stream_cents,
-    coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'other'), 0)        AS other_cents,
-    coalesce(sum(amount_cents) FILTER (WHERE status = 'refunded'), 0)         AS refunded_cents,
-    coalesce(sum(amount_cents) FILTER (WHERE status = 'chargeback'), 0)       AS chargeback_cents,
+    CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'tip'), 0) AS BIGINT)          AS tips_cents,
+    CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'message'), 0) AS BIGINT)      AS ppv_cents,
+    CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'subscription'), 0) AS BIGINT) AS subscription_cents,
+    CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'post'), 0) AS BIGINT)         AS post_cents,
+    CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'stream'), 0) AS BIGINT)       AS stream_cents,
+    CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'other'), 0) AS BIGINT)        AS other_cents,
+    CAST(coalesce(sum(amount_cents) FILTER (WHERE status = 'refunded'), 0) AS BIGINT)         AS refunded_cents,
+    CAST(coalesce(sum(amount_cents) FILTER (WHERE status = 'chargeback'), 0) AS BIGINT)       AS chargeback_cents,
     as_of()                                                                   AS as_of
 FROM marts.transactions
 GROUP BY ALL

@@ -24,8 +24,8 @@ figures AS (
         count(*)                                                             AS fan_count,
         count(*) FILTER (WHERE subscription_status = 'active')               AS active_subscribers,
         count(*) FILTER (WHERE purchase_count > 0)                           AS paying_fans,
-        coalesce(sum(lifetime_spend_cents), 0)                               AS lifetime_revenue_cents,
-        coalesce(sum(lifetime_net_cents), 0)                                 AS lifetime_net_cents,
+        CAST(coalesce(sum(lifetime_spend_cents), 0) AS BIGINT)                               AS lifetime_revenue_cents,
+        CAST(coalesce(sum(lifetime_net_cents), 0) AS BIGINT)                                 AS lifetime_net_cents,
         count(*) FILTER (WHERE price_range = 'whale')                        AS whales
     FROM marts.fan_profile
 )

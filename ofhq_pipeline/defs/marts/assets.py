@@ -100,7 +100,7 @@ creators = mart_asset(
 
 creator_revenue_live = mart_asset(
     "creator_revenue_live",
-    [key("marts", "transactions")],
+    [key("marts", "creator_revenue_daily"), key("marts", "transactions")],
     "Today's revenue of the creator (UTC day of as-of): refreshed by every real-time run.",
 )
 

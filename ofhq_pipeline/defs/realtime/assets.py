@@ -13,6 +13,7 @@ from contextlib import closing
 import dagster as dg
 
 from ofhq_pipeline.defs.creators.partitions import creator_partitions
+from ofhq_pipeline.defs.ingest.assets import RAW
 from ofhq_pipeline.realtime.telegram import TelegramResource
 from ofhq_pipeline.resources.alert_rules import AlertRules
 from ofhq_pipeline.resources.lake import LakeResource, sql_text
@@ -22,9 +23,7 @@ from ofhq_pipeline.resources.sync_settings import SyncSettings
 
 @dg.asset(
     key=["raw", "webhook_events"],
-    group_name="raw",
-    partitions_def=creator_partitions,
-    kinds={"parquet"},
+    **RAW,
     description="The creator's webhook events from the landing store, as received (the "
     "payload, its event type, landing id and own timestamp); a batch per run, read past the "
     "newest landing id already held.",
