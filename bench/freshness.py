@@ -25,7 +25,8 @@ def purchase(n: int) -> dict:
 def main() -> None:
     from ofhq_pipeline_tests.stack import RealtimeStack
 
-    with tempfile.TemporaryDirectory() as root, RealtimeStack(Path(root)) as stack:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as root, \
+            RealtimeStack(Path(root)) as stack:
         # Warm up: every creator registered and published once, as in steady operation.
         for i, creator in enumerate(CREATORS):
             stack.post("transactions.new", creator, purchase(-1 - i), f"warm_{i}")

@@ -6,9 +6,11 @@ Used by the end-to-end test and by the freshness benchmark.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -29,6 +31,11 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def signal_group(proc: subprocess.Popen, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # already gone
+        os.killpg(proc.pid, signum)
 
 
 class RealtimeStack:
@@ -68,8 +75,9 @@ class RealtimeStack:
 
     def spawn(self, name: str, command: list[str]) -> None:
         out = (self.root / f"{name}.log").open("wb")
+        # A session of its own: stopping it also stops the run workers the daemon launched.
         self.procs.append(subprocess.Popen(command, cwd=PROJECT_ROOT, env=self.env, stdout=out,
-                                           stderr=subprocess.STDOUT))
+                                           stderr=subprocess.STDOUT, start_new_session=True))
 
     def log(self, name: str) -> str:
         path = self.root / f"{name}.log"
@@ -78,12 +86,13 @@ class RealtimeStack:
     def stop(self) -> None:
         self.http.close()
         for proc in self.procs:
-            proc.terminate()
+            signal_group(proc, signal.SIGTERM)
         for proc in self.procs:
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                signal_group(proc, signal.SIGKILL)
+                proc.wait()
 
     def __enter__(self) -> RealtimeStack:
         return self.start()
