@@ -8,6 +8,8 @@
 3. The webhook receiver: events/s and p50/p99 latency with 16 clients and durable commits,
    beside a bare endpoint on the same server stack.
 4. End-to-end freshness of the real-time path: POST to the analysts' file, p50 and p95.
+5. The classifier: tokens and dollars per classification, live and batch; zero for unchanged.
+6. Publishing to the Postgres marts (rows/s) and runs per hour, parallel against serial.
 
 Every step runs in a process of its own, so each peak resident memory is that step's alone.
 Sizes can be lowered for a quick look: BENCH_FANS, BENCH_TRANSACTIONS, BENCH_MESSAGES, BENCH_CREATORS.
@@ -63,7 +65,9 @@ def main() -> None:
     print(f"publish analysts' file ({published['fan_profile']:,} fan_profile rows): "
           f"{published['seconds']:.1f} s, peak {rss:.2f} GiB")
 
+    from bench.classifier import main as classifier_main
     from bench.freshness import main as freshness_main
+    from bench.postgres import main as postgres_main
     from bench.receiver import main as receiver_main
     from bench.sync_throughput import main as sync_main
 
@@ -73,6 +77,10 @@ def main() -> None:
     receiver_main()
     print()
     freshness_main()
+    print()
+    classifier_main()
+    print()
+    postgres_main()
 
 
 if __name__ == "__main__":

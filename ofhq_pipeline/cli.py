@@ -13,8 +13,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ofhq_pipeline.intelligence.commands import classify
 from ofhq_pipeline.realtime.commands import webhooks
 from ofhq_pipeline.settings import Paths, parse_instant
+from ofhq_pipeline.warehouse.commands import access
 
 console = Console(stderr=False)
 
@@ -71,6 +73,8 @@ def sync_command(creators: tuple[str, ...], full: bool) -> None:
 
 
 main.add_command(webhooks)
+main.add_command(classify)
+main.add_command(access)
 
 
 @main.group()

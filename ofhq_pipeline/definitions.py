@@ -8,6 +8,8 @@ from ofhq_pipeline.defs.creators.assets import creator_accounts
 from ofhq_pipeline.defs.creators.jobs import creator_sync_job, discover_creators_job
 from ofhq_pipeline.defs.creators.schedules import creator_discovery_schedule, periodic_sync_schedule
 from ofhq_pipeline.defs.ingest.assets import raw_assets
+from ofhq_pipeline.defs.intelligence.assets import intelligence_assets
+from ofhq_pipeline.defs.intelligence.sensors import build_reclassify_sensor
 from ofhq_pipeline.defs.marts.assets import mart_assets
 from ofhq_pipeline.defs.marts.publish import publish_marts
 from ofhq_pipeline.defs.realtime.assets import realtime_assets
@@ -19,8 +21,10 @@ from ofhq_pipeline.resources.alert_rules import AlertRules
 from ofhq_pipeline.resources.api import OfapiResource
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.landing import LandingResource
+from ofhq_pipeline.resources.openai_classifier import OpenAIClassifierResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
 from ofhq_pipeline.settings import DEFAULT_SIMULATOR_URL, env_or
+from ofhq_pipeline.warehouse.resource import MartsPostgresResource
 
 
 def resources() -> dict[str, dg.ConfigurableResource]:
@@ -39,6 +43,10 @@ def resources() -> dict[str, dg.ConfigurableResource]:
         "landing": LandingResource(url=env_or("OFHQ_LANDING_URL")),
         "telegram": TelegramResource.from_env(),
         "alert_rules": AlertRules(),
+        "classifier": OpenAIClassifierResource.from_env(),
+        "marts_postgres": MartsPostgresResource(
+            url=env_or("OFHQ_MARTS_POSTGRES_URL"), role_prefix=env_or("OFHQ_MARTS_ROLE_PREFIX")
+        ),
     }
 
 
@@ -51,10 +59,11 @@ def build_definitions() -> dg.Definitions:
             *mart_assets,
             publish_marts,
             *realtime_assets,
+            *intelligence_assets,
         ],
         jobs=[discover_creators_job, creator_sync_job, realtime_update_job],
         schedules=[periodic_sync_schedule, creator_discovery_schedule],
-        sensors=[webhook_sensor],
+        sensors=[webhook_sensor, build_reclassify_sensor(realtime_update_job)],
         resources=resources(),
     )
 

@@ -30,6 +30,17 @@ def _no_ambient_settings(monkeypatch, tmp_path):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
 
 
+@pytest.fixture(autouse=True)
+def _no_leftover_dagster_state_storage():
+    """Some Dagster entry points leave their instance's state storage as the current one after
+    the instance is gone; loading definitions in a later test then fails on a dead weakref."""
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    token = _current_storage.set(None)
+    yield
+    _current_storage.reset(token)
+
+
 @pytest.fixture(scope="session")
 def agency():
     from ofhq_pipeline.source.simulator import generate_agency

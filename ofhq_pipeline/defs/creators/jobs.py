@@ -14,9 +14,11 @@ discover_creators_job = dg.define_asset_job(
 # DuckDB work is in-process anyway, and it avoids a subprocess per step.
 creator_sync_job = dg.define_asset_job(
     "creator_sync",
-    selection=dg.AssetSelection.groups("raw", "staging", "fan_aggregates", "marts", "realtime"),
+    selection=dg.AssetSelection.groups(
+        "raw", "staging", "fan_aggregates", "marts", "intelligence", "realtime"
+    ),
     partitions_def=creator_partitions,
     executor_def=dg.in_process_executor,
-    description="Syncs one creator: raw (API and landed webhooks) → staging → marts → "
-    "published analysts' file → alerts.",
+    description="Syncs one creator: raw (API and landed webhooks) → staging → fan intelligence "
+    "→ marts → published analysts' file → alerts.",
 )

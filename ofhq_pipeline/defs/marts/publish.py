@@ -16,8 +16,11 @@ import dagster as dg
 import duckdb
 
 from ofhq_pipeline.defs.creators.partitions import creator_partitions
+from ofhq_pipeline.defs.intelligence.assets import INTELLIGENCE_KEYS
 from ofhq_pipeline.defs.marts.assets import mart_assets
 from ofhq_pipeline.resources.lake import RAW_TABLES, Lake, LakeResource, atomic_write, quote
+from ofhq_pipeline.warehouse.deployment import DUCKDB_WRITER_POOL
+from ofhq_pipeline.warehouse.resource import MartsPostgresResource
 
 
 @contextmanager
@@ -127,14 +130,24 @@ def build_warehouse_catalog(store: Lake, target: Path) -> None:
     atomic_write(target, write)
 
 
-def publish(store: Lake, creator_id: str | None = None, run_id: str | None = None) -> dict[str, int]:
-    """Commit a run's marts for its creator (if given), then rebuild both published files."""
+def publish(
+    store: Lake,
+    creator_id: str | None = None,
+    run_id: str | None = None,
+    marts_postgres: MartsPostgresResource | None = None,
+) -> dict[str, int]:
+    """Commit a run's marts for its creator (if given), rebuild both published files, and
+    publish to the Postgres marts when configured (OFHQ_MARTS_POSTGRES_URL)."""
     with publish_lock(store):
         if creator_id and run_id:
             store.commit_marts(creator_id, run_id)
         published_at = datetime.now(UTC)
         counts = build_analysts_file(store, store.paths.analysts_marts, published_at)
         build_warehouse_catalog(store, store.paths.warehouse)
+        if marts_postgres is not None and marts_postgres.enabled:
+            marts_postgres.publish(
+                store.current_marts(), creator_id, system_stats=counts, published_at=published_at
+            )
         if creator_id:
             store.prune_marts(creator_id)
     return counts
@@ -144,7 +157,7 @@ def publish(store: Lake, creator_id: str | None = None, run_id: str | None = Non
     specs=[
         dg.AssetSpec(
             ["marts", "system_stats"],
-            deps=[a.key for a in mart_assets],
+            deps=[*(a.key for a in mart_assets), *INTELLIGENCE_KEYS],
             description="Live row counts of every table of the lake and the marts, per layer, "
             "as of the last publish: the operations page.",
             kinds={"duckdb"},
@@ -160,10 +173,13 @@ def publish(store: Lake, creator_id: str | None = None, run_id: str | None = Non
     group_name="marts",
     partitions_def=creator_partitions,
     name="publish_marts",
+    pool=DUCKDB_WRITER_POOL,
 )
-def publish_marts(context: dg.AssetExecutionContext, lake: LakeResource):
+def publish_marts(
+    context: dg.AssetExecutionContext, lake: LakeResource, marts_postgres: MartsPostgresResource
+):
     store = lake.lake()
-    counts = publish(store, context.partition_key, context.run_id)
+    counts = publish(store, context.partition_key, context.run_id, marts_postgres)
     yield dg.MaterializeResult(
         asset_key=["marts", "system_stats"],
         metadata={"tables": len(counts), "counts": dg.MetadataValue.json(counts)},

@@ -1,0 +1,1 @@
+"""Fan intelligence: the classifier asset over each creator's chats (classifier.md)."""

@@ -1,0 +1,96 @@
+"""Fan intelligence per creator: the classifier's tables (classifier.md), one multi-asset.
+
+One step reads the creator's `staging.messages` and `marts.transactions`, classifies the fans
+whose window changed (the LLM with a key, `rules-v1` without), folds the results into the
+classifier's state in the lake and writes five marts into the run's folder, which `publish`
+makes current with the run's other marts. In a real-time run (tag `ofhq/trigger=webhook`) a fan
+is classified at most once per `debounce_minutes`.
+"""
+
+
+from datetime import timedelta
+
+import dagster as dg
+
+from ofhq_pipeline.defs.creators.partitions import creator_partitions
+from ofhq_pipeline.intelligence.engine import classify_creator
+from ofhq_pipeline.intelligence.llm import LLMClassifier
+from ofhq_pipeline.intelligence.store import MART_TABLES
+from ofhq_pipeline.resources.lake import LakeResource
+from ofhq_pipeline.resources.openai_classifier import OpenAIClassifierResource
+from ofhq_pipeline.resources.sync_settings import SyncSettings
+
+TRIGGER_TAG = "ofhq/trigger"
+UPSTREAM = [dg.AssetKey(["staging", "messages"]), dg.AssetKey(["marts", "transactions"])]
+DESCRIPTIONS = {
+    "fan_classifications": "Every classification of a fan's chat window (ok or failed): window "
+    "hash, model, tokens, cost in USD, the parsed output; `is_latest` marks each fan's newest.",
+    "fan_intent_events": "A row for each intent signal scoring at or above the threshold that is "
+    "new or has risen since the fan's previous classification, with its evidence message ids.",
+    "fan_facts": "One row per (fan, category, normalised value): confidence, source message, "
+    "first and last seen.",
+    "fan_preferences": "Per fan: content format, length, frequency, opener, offer, tone and "
+    "custom interest, from his latest successful classification.",
+    "fan_personality": "Per fan: personality, intent scores (intent_<signal>), toxicity and "
+    "objections from his latest successful classification, for fan_profile.",
+}
+INTELLIGENCE_KEYS = [dg.AssetKey(["marts", table]) for table in MART_TABLES]
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(["marts", table], deps=UPSTREAM, description=DESCRIPTIONS[table],
+                     kinds={"openai", "parquet"})
+        for table in MART_TABLES
+    ],
+    group_name="intelligence",
+    partitions_def=creator_partitions,
+    name="fan_intelligence",
+)
+def fan_intelligence(
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    sync: SyncSettings,
+    classifier: OpenAIClassifierResource,
+):
+    store = lake.lake()
+    creator_id = context.partition_key
+    as_of = sync.resolve_as_of(context)
+    realtime = context.run.tags.get(TRIGGER_TAG) == "webhook"
+    debounce = timedelta(minutes=classifier.debounce_minutes) if realtime else timedelta(0)
+    engine = classifier.classifier()
+    try:
+        report = classify_creator(
+            store,
+            creator_id,
+            engine,
+            as_of=as_of,
+            run_id=context.run_id,
+            debounce=debounce,
+            window_config=classifier.window_config(),
+            intent_threshold=classifier.intent_threshold,
+            max_failed_attempts=classifier.max_failed_attempts,
+        )
+    finally:
+        if isinstance(engine, LLMClassifier):
+            engine.close()
+    context.log.info(
+        f"{creator_id}: {report.classified} classified, {report.failed} failed, "
+        f"{report.skipped_unchanged} unchanged, {report.pending_budget} pending (budget), "
+        f"{report.debounced} debounced; {report.tokens} tokens, ${report.cost_usd:.4f} "
+        f"({report.model})"
+    )
+    if report.stop_reason:
+        context.log.warning(f"{creator_id}: stopped sending: {report.stop_reason}")
+    for table in MART_TABLES:
+        metadata = {
+            "dagster/row_count": report.mart_rows.get(table, 0),
+            "path": str(store.mart_path(table, creator_id, context.run_id)),
+        }
+        if table == "fan_classifications":
+            metadata.update(report.metadata())
+            metadata["realtime_debounce_minutes"] = debounce.total_seconds() / 60
+        yield dg.MaterializeResult(asset_key=["marts", table], metadata=metadata)
+
+
+intelligence_assets = [fan_intelligence]

@@ -1,0 +1,1 @@
+"""Fan intelligence: chat windows, redaction, the LLM and rules classifiers, their tables."""

@@ -1,0 +1,60 @@
+"""Connections to the marts database: OFHQ_MARTS_POSTGRES_URL, through psycopg2."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg2
+import sqlalchemy as sa
+from psycopg2.extensions import connection as PgConnection
+
+SCHEMA = "ofhq_marts"
+URL_ENV = "OFHQ_MARTS_POSTGRES_URL"
+ROLE_PREFIX_ENV = "OFHQ_MARTS_ROLE_PREFIX"
+DEFAULT_ROLE_PREFIX = "ofhq"
+# Transaction-scoped advisory lock taken by everything that changes the schema `ofhq_marts`
+# (publishers on any machine, `ofhq access`): they run one at a time, so two of them never race
+# on CREATE TABLE or on a creator's rows.
+PUBLISH_LOCK = 0x0F4D_4152_5453
+
+
+def marts_url_from_env() -> str | None:
+    return os.environ.get(URL_ENV) or None
+
+
+def role_prefix_from_env() -> str:
+    """Prefix of the group roles (`<prefix>_agency`, ...): roles are cluster-wide, so two
+    environments sharing one PostgreSQL cluster (staging, production) should use two prefixes."""
+    return os.environ.get(ROLE_PREFIX_ENV) or DEFAULT_ROLE_PREFIX
+
+
+def libpq_dsn(url: str) -> str:
+    """A libpq URI from a SQLAlchemy URL (`postgresql+psycopg2://...`) or a libpq one."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError(f"not a PostgreSQL URL: {safe_url(url)}")
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password hidden, for logs and messages."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL may hold a secret anywhere: show nothing of it
+        return "<unparsable URL>"
+
+
+@contextmanager
+def connect(url: str) -> Iterator[PgConnection]:
+    """A psycopg2 connection (not autocommit); closed on exit, rolled back unless committed."""
+    conn = psycopg2.connect(libpq_dsn(url))
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def lock_marts(cur) -> None:
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (PUBLISH_LOCK,))

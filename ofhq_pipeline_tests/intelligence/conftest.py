@@ -1,0 +1,100 @@
+"""Chats written through the real raw → staging → marts.transactions models, and a fake OpenAI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+
+from ofhq_pipeline.intelligence.llm import LLMClassifier, LLMSettings
+from ofhq_pipeline.resources.lake import Lake
+from ofhq_pipeline_tests.builders import CREATOR, T0, fan, make_lake, message, txn, write_sync
+from ofhq_pipeline_tests.intelligence.fake_openai import FakeOpenAI
+from ofhq_pipeline_tests.servers import serve_app
+
+API_KEY = "sk-test-secret-0123456789abcdef"
+AS_OF = T0 + timedelta(days=60)
+STAGING = ["fans", "subscription_periods", "transactions", "messages", "chats", "vault_media"]
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+class Chats:
+    """Builds one creator's chats; `write()` lands them as a sync and builds staging and
+    `marts.transactions` (committed, as a finished run leaves them)."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self.messages: list[tuple[int, dict]] = []
+        self.transactions: list[dict] = []
+        self.fans: set[int] = set()
+        self.next_id = 1000
+        self.syncs = 0
+        self.last_minute: dict[int, float] = {}
+
+    def say(self, fan_id: int, *texts: str, from_fan: bool = True, start: float | None = None,
+            price: float = 0) -> list[int]:
+        """Messages in order, one minute apart (from `start`, or after the fan's last one)."""
+        ids = []
+        last = self.last_minute.get(fan_id)
+        minute = start if start is not None else (last + 1 if last is not None else 0)
+        for text in texts:
+            self.next_id += 1
+            self.messages.append((fan_id, message(self.next_id, fan_id, at(minute),
+                                                  from_fan=from_fan, text=text, price=price)))
+            ids.append(self.next_id)
+            self.last_minute[fan_id] = minute
+            minute += 1
+        self.fans.add(fan_id)
+        return ids
+
+    def buy(self, fan_id: int, minute: float, *, kind: str = "message", amount: float = 20.0):
+        self.transactions.append(txn(f"t{len(self.transactions)}", fan_id, amount, at(minute),
+                                     kind=kind))
+
+    def write(self, run_id: str = "inputs") -> None:
+        self.syncs += 1
+        write_sync(self.lake, fetched_at=AS_OF - timedelta(hours=self.syncs),
+                   fans=[fan(f) for f in sorted(self.fans)], transactions=self.transactions,
+                   messages=self.messages)
+        self.messages, self.transactions = [], []
+        build_inputs(self.lake, run_id=f"{run_id}{self.syncs}")
+
+
+def build_inputs(lake: Lake, *, run_id: str, creator_id: str = CREATOR) -> None:
+    for table in STAGING:
+        with lake.session(creator_id) as con:
+            lake.write_model(con, f"staging/{table}", lake.staging_path(table, creator_id))
+    with lake.session(creator_id, as_of=AS_OF, run_id=run_id) as con:
+        lake.write_model(con, "marts/transactions", lake.mart_path("transactions", creator_id, run_id))
+    lake.commit_marts(creator_id, run_id)
+
+
+@pytest.fixture
+def lake(tmp_path) -> Lake:
+    return make_lake(tmp_path / "home")
+
+
+@pytest.fixture
+def chats(lake) -> Chats:
+    return Chats(lake)
+
+
+@pytest.fixture
+def fake() -> FakeOpenAI:
+    return FakeOpenAI()
+
+
+@pytest.fixture
+def openai_url(fake) -> Iterator[str]:
+    with serve_app(fake.app()) as url:
+        yield f"{url}/v1"
+
+
+def llm(url: str, **overrides) -> LLMClassifier:
+    settings = {"api_key": API_KEY, "base_url": url, "max_retries": 2, "timeout": 10.0,
+                **overrides}
+    return LLMClassifier(LLMSettings(**settings))

@@ -1,0 +1,201 @@
+"""Production mode's Dagster instances: Postgres storage for real, the K8s one against Dagster's
+own config schema (no cluster)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import dagster as dg
+import duckdb
+import psycopg2
+import pytest
+import yaml
+from dagster._core.events import DagsterEventType
+
+from ofhq_pipeline.settings import PROJECT_ROOT
+from ofhq_pipeline.warehouse.db import libpq_dsn
+from ofhq_pipeline.warehouse.deployment import (
+    DUCKDB_WRITER_POOL,
+    K8S_INSTANCE,
+    K8S_VALUES,
+    POSTGRES_INSTANCE,
+    instance_config,
+    run_launcher_config,
+    storage_url,
+)
+
+PARTITION_LIMIT = [
+    {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+]
+
+creators = dg.StaticPartitionsDefinition(["acct_a", "acct_b"])
+
+
+@dg.asset(partitions_def=creators, pool=DUCKDB_WRITER_POOL)
+def small_duckdb_asset(context) -> dg.MaterializeResult:
+    (n,) = duckdb.sql("SELECT count(*) FROM range(1000) t(i) WHERE i % 7 = 0").fetchone()
+    return dg.MaterializeResult(metadata={"rows": int(n), "creator": context.partition_key})
+
+
+@pytest.mark.postgres
+def test_postgres_instance_stores_runs_and_events(tmp_path, pg_url, monkeypatch) -> None:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(POSTGRES_INSTANCE, home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_PG_URL", pg_url)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
+        queue = instance.get_concurrency_config().run_queue_config
+        assert queue.tag_concurrency_limits == PARTITION_LIMIT
+        pools = instance.get_concurrency_config().pool_config
+        assert (pools.default_pool_limit, pools.pool_granularity.value) == (1, "op")
+
+        result = dg.materialize([small_duckdb_asset], instance=instance, partition_key="acct_a")
+        assert result.success
+        run_id = result.run_id
+        assert instance.get_materialized_partitions(small_duckdb_asset.key) == {"acct_a"}
+        assert instance.event_log_storage.get_concurrency_info(DUCKDB_WRITER_POOL).limit == 1
+
+    # Stored in that Postgres database, as any other process of the deployment will read it.
+    conn = psycopg2.connect(libpq_dsn(pg_url))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT status FROM runs WHERE run_id = %s", (run_id,))
+            assert cur.fetchone() == ("SUCCESS",)
+            cur.execute(
+                "SELECT dagster_event_type, count(*) FROM event_logs WHERE run_id = %s "
+                "AND dagster_event_type = ANY(%s) GROUP BY 1",
+                (run_id, [DagsterEventType.RUN_SUCCESS.value, "ASSET_MATERIALIZATION"]),
+            )
+            assert dict(cur.fetchall()) == {
+                DagsterEventType.RUN_SUCCESS.value: 1, "ASSET_MATERIALIZATION": 1,
+            }
+    finally:
+        conn.close()
+
+    # The pool serialises DuckDB writers across processes: two runs' steps never overlap.
+    env = {**os.environ, "DAGSTER_PG_URL": pg_url, "DAGSTER_HOME": str(home)}
+    probes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ofhq_pipeline_tests.warehouse.pool_probe", partition],
+            cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        for partition in ("acct_a", "acct_b")
+    ]
+    spans = []
+    for probe in probes:
+        out, _ = probe.communicate(timeout=120)
+        assert probe.returncode == 0, out
+        (line,) = [line for line in out.splitlines() if line.startswith("SPAN ")]
+        _, _, start, end = line.split()
+        spans.append((float(start), float(end)))
+    (a_start, a_end), (b_start, b_end) = sorted(spans)
+    assert a_end <= b_start, spans
+
+
+def require_dagster_k8s() -> None:
+    """dagster-k8s (the `dev` and `k8s` extras) validates the K8s launcher's config: skip
+    without it, except under CI=true, where its absence is a failure."""
+    try:
+        import dagster_k8s  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("dagster-k8s is not installed (CI=true: failing, not skipping)")
+        pytest.skip("dagster-k8s is not installed")
+
+
+def k8s_env(monkeypatch, host="db.internal", user="dagster", db="dagster") -> None:
+    for name, value in {
+        "DAGSTER_PG_HOST": host, "DAGSTER_PG_PORT": "5432", "DAGSTER_PG_USER": user,
+        "DAGSTER_PG_PASSWORD": "not-checked", "DAGSTER_PG_DB": db,
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_k8s_instance_matches_dagster_schema(monkeypatch) -> None:
+    require_dagster_k8s()
+    k8s_env(monkeypatch)
+    config = instance_config(K8S_INSTANCE)
+    launcher = run_launcher_config(config)  # K8sRunLauncher.config_type(), env resolved
+    assert config["run_launcher"]["class"] == "K8sRunLauncher"
+    assert launcher["instance_config_map"] == "ofhq-dagster-instance"
+    assert launcher["volume_mounts"] == [{"name": "ofhq-lake", "mountPath": "/data/ofhq"}]
+    assert storage_url(config) == (
+        "postgresql+psycopg2://dagster:not-checked@db.internal:5432/dagster"
+    )
+    assert config["concurrency"]["runs"]["tag_concurrency_limits"] == PARTITION_LIMIT
+    assert config["concurrency"]["pools"] == {"default_limit": 1, "granularity": "op"}
+    assert config["run_coordinator"]["config"]["dequeue_interval_seconds"] == 1
+    # The one-machine file validates too, and needs the psycopg2 scheme in DAGSTER_PG_URL.
+    local = instance_config(POSTGRES_INSTANCE)
+    assert local["storage"]["postgres"] == {"postgres_url": {"env": "DAGSTER_PG_URL"}}
+    assert local["concurrency"]["runs"]["tag_concurrency_limits"] == PARTITION_LIMIT
+
+    # The Helm values describe the same instance.
+    values = yaml.safe_load(K8S_VALUES.read_text())
+    runs, pools = values["concurrency"]["runs"], values["concurrency"]["pools"]
+    assert runs["maxConcurrentRuns"] == config["concurrency"]["runs"]["max_concurrent_runs"]
+    assert runs["tagConcurrencyLimits"] == PARTITION_LIMIT
+    assert {"default_limit": pools["defaultLimit"], "granularity": pools["granularity"]} == (
+        config["concurrency"]["pools"]
+    )
+    queued = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    assert queued["dequeueIntervalSeconds"] == 1
+    assert values["postgresql"]["postgresqlScheme"] == "postgresql+psycopg2"
+    helm = values["runLauncher"]["config"]["k8sRunLauncher"]
+    assert [m["name"] for m in helm["envConfigMaps"]] == launcher["env_config_maps"]
+    assert [s["name"] for s in helm["envSecrets"]] == launcher["env_secrets"]
+    assert helm["volumes"] == launcher["volumes"]
+    assert helm["volumeMounts"] == launcher["volume_mounts"]
+    assert helm["runK8sConfig"]["containerConfig"] == launcher["run_k8s_config"][
+        "container_config"
+    ]
+    (deployment,) = values["dagster-user-deployments"]["deployments"]
+    assert deployment["dagsterApiGrpcArgs"] == ["--module-name", "ofhq_pipeline.definitions"]
+    kinds = [doc["kind"] for doc in yaml.safe_load_all(
+        (K8S_INSTANCE.parent / "resources.yaml").read_text())]
+    assert kinds == ["PersistentVolumeClaim", "ConfigMap", "Secret", "Secret"]
+
+
+KUBECONFIG = """
+apiVersion: v1
+kind: Config
+clusters: [{name: test, cluster: {server: "https://127.0.0.1:6443"}}]
+users: [{name: test, user: {token: not-a-token}}]
+contexts: [{name: test, context: {cluster: test, user: test}}]
+current-context: test
+"""
+
+
+@pytest.mark.postgres
+def test_k8s_instance_loads_without_a_cluster(tmp_path, pg_url, monkeypatch) -> None:
+    """The whole K8s instance, built by Dagster: Postgres storage on a real database, the
+    K8sRunLauncher from a kubeconfig that names a cluster nobody contacts."""
+    require_dagster_k8s()
+    db = pg_url.rsplit("/", 1)[1]
+    k8s_env(monkeypatch, host="127.0.0.1", user="postgres", db=db)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (tmp_path / "kubeconfig").write_text(KUBECONFIG)
+    config = yaml.safe_load(K8S_INSTANCE.read_text())
+    config["run_launcher"]["config"].update(
+        load_incluster_config=False, kubeconfig_file=str(tmp_path / "kubeconfig")
+    )
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        launcher = instance.run_launcher
+        assert type(launcher).__name__ == "K8sRunLauncher"
+        assert launcher.job_namespace == "ofhq"
+        assert launcher.instance_config_map == "ofhq-dagster-instance"
+        assert launcher.postgres_password_secret == "ofhq-dagster-postgres"
+        assert instance.get_runs() == []  # the storage answers from that database
