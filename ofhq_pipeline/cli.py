@@ -133,41 +133,46 @@ def demo(seed: int, scale: float) -> None:
         sys.exit(1)
 
 
+# What the demo prints: (title, query, column headings), read from the analysts' file.
+SUMMARY = [
+    ("marts.creators",
+     "SELECT creator_id, username, fan_count, paying_fans, whales, "
+     "lifetime_revenue_cents / 100.0 FROM marts.creators ORDER BY 6 DESC",
+     ("creator", "username", "fans", "paying", "whales", "revenue $")),
+    ("fans by buyer_type (marts.fan_profile)",
+     "SELECT buyer_type, count(*), sum(lifetime_spend_cents) / 100.0 FROM marts.fan_profile "
+     "GROUP BY 1 ORDER BY 2 DESC",
+     ("buyer_type", "fans", "spend $")),
+    ("fans by personality (marts.fan_personality)",
+     "SELECT fan_type, classifier_model, count(*), round(avg(intent_ready_to_buy), 1), "
+     "round(avg(intent_wants_custom), 1) FROM marts.fan_personality GROUP BY ALL ORDER BY 3 DESC",
+     ("fan_type", "model", "fans", "avg ready_to_buy", "avg wants_custom")),
+    ("facts the classifier kept (marts.fan_facts)",
+     "SELECT category, count(*), any_value(value) FROM marts.fan_facts GROUP BY 1 ORDER BY 2 DESC",
+     ("category", "facts", "e.g.")),
+    ("marts.system_stats",
+     "SELECT layer, table_name, row_count FROM marts.system_stats ORDER BY layer, table_name",
+     ("layer", "table", "rows")),
+]
+
+
+def cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
 def print_summary(paths: Paths) -> None:
     """What the demo built, read back from the analysts' file the way an analyst would."""
     con = duckdb.connect(str(paths.analysts_marts), read_only=True)
     try:
-        creators = con.execute(
-            "SELECT creator_id, username, fan_count, paying_fans, whales, "
-            "lifetime_revenue_cents / 100.0 FROM marts.creators ORDER BY 6 DESC"
-        ).fetchall()
-        table = Table(title="marts.creators")
-        for col in ("creator", "username", "fans", "paying", "whales", "revenue $"):
-            table.add_column(col, justify="right" if col not in ("creator", "username") else "left")
-        for row in creators:
-            table.add_row(*[f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row])
-        console.print(table)
-
-        mix = con.execute(
-            "SELECT buyer_type, count(*), sum(lifetime_spend_cents) / 100.0 FROM marts.fan_profile "
-            "GROUP BY 1 ORDER BY 2 DESC"
-        ).fetchall()
-        table = Table(title="fans by buyer_type (marts.fan_profile)")
-        for col in ("buyer_type", "fans", "spend $"):
-            table.add_column(col)
-        for buyer_type, fans, spend in mix:
-            table.add_row(buyer_type, str(fans), f"{spend:,.2f}")
-        console.print(table)
-
-        stats = con.execute(
-            "SELECT layer, table_name, row_count FROM marts.system_stats ORDER BY layer, table_name"
-        ).fetchall()
-        table = Table(title="marts.system_stats")
-        for col in ("layer", "table", "rows"):
-            table.add_column(col)
-        for layer, name, rows in stats:
-            table.add_row(layer, name, f"{rows:,}")
-        console.print(table)
+        for title, query, headings in SUMMARY:
+            table = Table(title=title)
+            for heading in headings:
+                table.add_column(heading)
+            for row in con.execute(query).fetchall():
+                table.add_row(*(cell(v) for v in row))
+            console.print(table)
     finally:
         con.close()
     console.print(
