@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from ofhq_pipeline.chatters.resource import ChattersResource
+from ofhq_pipeline.defs.chatters.assets import chatter_assets
 from ofhq_pipeline.defs.creators.assets import creator_accounts
 from ofhq_pipeline.defs.creators.jobs import creator_sync_job, discover_creators_job
 from ofhq_pipeline.defs.creators.schedules import creator_discovery_schedule, periodic_sync_schedule
@@ -44,6 +46,7 @@ def resources() -> dict[str, dg.ConfigurableResource]:
         "telegram": TelegramResource.from_env(),
         "alert_rules": AlertRules(),
         "classifier": OpenAIClassifierResource.from_env(),
+        "chatters": ChattersResource.from_env(),
         "marts_postgres": MartsPostgresResource(
             url=env_or("OFHQ_MARTS_POSTGRES_URL"), role_prefix=env_or("OFHQ_MARTS_ROLE_PREFIX")
         ),
@@ -60,6 +63,7 @@ def build_definitions() -> dg.Definitions:
             publish_marts,
             *realtime_assets,
             *intelligence_assets,
+            *chatter_assets,
         ],
         jobs=[discover_creators_job, creator_sync_job, realtime_update_job],
         schedules=[periodic_sync_schedule, creator_discovery_schedule],

@@ -74,11 +74,15 @@ def test_full_materialization_against_the_simulator(monkeypatch, tmp_path, agenc
     assert raw_fans == agency.fans.height
     con.close()
 
-    # Every blocking pandera check ran and passed, for every creator.
+    # Every blocking pandera check ran, and every check passed, for every creator.
     for run in runs:
         checks = [e for e in instance.all_logs(run.run_id)
                   if e.dagster_event and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"]
-        assert len(checks) == 6 and all(e.dagster_event.event_specific_data.passed for e in checks)
+        staging = [e for e in checks
+                   if e.dagster_event.event_specific_data.asset_key.path[0] == "staging"]
+        assert len(staging) == 6
+        # No shift schedule in the demo: the chatter checks have nothing to complain about.
+        assert all(e.dagster_event.event_specific_data.passed for e in checks)
 
     # The data engineers' warehouse sees every layer.
     wh = duckdb.connect(str(paths.warehouse), read_only=True)

@@ -44,7 +44,7 @@ def test_definitions_load_with_every_layer():
     assert {"raw/accounts", "raw/transactions", "staging/transactions", "marts/fan_profile",
             "marts/transactions", "marts/creator_revenue_daily", "marts/creators",
             "marts/system_stats", "published/analysts_marts"} <= assets
-    assert checks == {"matches_schema"}
+    assert {"matches_schema", "no_overlapping_shifts"} <= checks
     assert {"periodic_sync_schedule", "creator_discovery_schedule"} <= schedules
     dg.Definitions.validate_loadable(build_definitions())
 

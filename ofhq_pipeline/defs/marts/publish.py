@@ -15,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from ofhq_pipeline.defs.chatters.assets import CHATTER_KEYS
 from ofhq_pipeline.defs.creators.partitions import creator_partitions
 from ofhq_pipeline.defs.intelligence.assets import INTELLIGENCE_KEYS
 from ofhq_pipeline.defs.marts.assets import mart_assets
@@ -157,7 +158,7 @@ def publish(
     specs=[
         dg.AssetSpec(
             ["marts", "system_stats"],
-            deps=[*(a.key for a in mart_assets), *INTELLIGENCE_KEYS],
+            deps=[*(a.key for a in mart_assets), *INTELLIGENCE_KEYS, *CHATTER_KEYS],
             description="Live row counts of every table of the lake and the marts, per layer, "
             "as of the last publish: the operations page.",
             kinds={"duckdb"},

@@ -11,7 +11,9 @@ from ofhq_pipeline.defs.creators.partitions import creator_partitions
 
 realtime_update_job = dg.define_asset_job(
     "realtime_update",
-    selection=dg.AssetSelection.assets(["raw", "webhook_events"]).downstream(),
+    # Chatter KPIs change with shifts, not with one event: the periodic sync keeps them fresh.
+    selection=dg.AssetSelection.assets(["raw", "webhook_events"]).downstream()
+    - dg.AssetSelection.groups("chatters"),
     partitions_def=creator_partitions,
     executor_def=dg.in_process_executor,
     description="Applies one creator's landed webhook events to the marts and sends alerts.",

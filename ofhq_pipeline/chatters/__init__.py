@@ -1,0 +1,1 @@
+"""Chatters: who wrote what (shift attribution), chatter KPIs, and conversation QA."""

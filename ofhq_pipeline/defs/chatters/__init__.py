@@ -1,0 +1,1 @@
+"""Chatter performance and conversation QA assets (group `chatters`)."""

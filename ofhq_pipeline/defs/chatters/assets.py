@@ -1,0 +1,210 @@
+"""Chatter performance and conversation QA per creator (group `chatters`).
+
+- `chatter_performance` (one step, three marts): attributes every creator message and purchase
+  to the chatter on shift (sql/chatters/), and writes `chatter_performance_daily`,
+  `chatter_shift_performance` and `chatter_shift_issues` into the run's mart folder. Three
+  non-blocking checks report what attribution could not decide: invalid shift entries (ERROR),
+  overlapping chatters and creator messages in no shift (WARN).
+- `chat_qa_reviews`: samples each chatter's conversations per day and scores them (the LLM with a
+  key, `qa-rules-v1` without); real-time runs (tag `ofhq/trigger=webhook`) send nothing and only
+  rewrite the mart from what is kept.
+
+Both read the run's `marts.transactions` and the creator's `staging.messages`; `publish_marts`
+makes their marts current with the run's others.
+"""
+
+import dagster as dg
+
+from ofhq_pipeline.chatters.models import (
+    KPI_MARTS,
+    attribution_summary,
+    chatter_session,
+    write_kpi_marts,
+)
+from ofhq_pipeline.chatters.qa import TABLE as QA_TABLE
+from ofhq_pipeline.chatters.qa import review_creator
+from ofhq_pipeline.chatters.qa_llm import LLMReviewer
+from ofhq_pipeline.chatters.qa_rules import RulesReviewer
+from ofhq_pipeline.chatters.resource import ChattersResource
+from ofhq_pipeline.chatters.shifts import ShiftSet, load_creator_shifts
+from ofhq_pipeline.defs.creators.partitions import creator_partitions
+from ofhq_pipeline.defs.marts.assets import column_schema
+from ofhq_pipeline.realtime.landing import landing_url_from_env
+from ofhq_pipeline.resources.lake import LakeResource
+from ofhq_pipeline.resources.landing import LandingResource
+from ofhq_pipeline.resources.openai_classifier import OpenAIClassifierResource
+from ofhq_pipeline.resources.sync_settings import SyncSettings
+
+TRIGGER_TAG = "ofhq/trigger"
+UPSTREAM = [dg.AssetKey(["staging", "messages"]), dg.AssetKey(["marts", "transactions"])]
+DAILY_KEY = dg.AssetKey(["marts", "chatter_performance_daily"])
+QA_KEY = dg.AssetKey(["marts", QA_TABLE])
+# The classifier's per-fan tone preference, when it runs in the same job: QA reads it.
+FAN_PREFERENCES_KEY = dg.AssetKey(["marts", "fan_preferences"])
+CHATTER_KPI_KEYS = [dg.AssetKey(["marts", table]) for table in KPI_MARTS]
+CHATTER_KEYS = [*CHATTER_KPI_KEYS, QA_KEY]
+
+DESCRIPTIONS = {
+    "chatter_performance_daily": "Per chatter and UTC day (every day a shift covers, up to "
+    "as-of): shift hours, messages sent, PPV offered / unlocked / unlock ratio, PPV and tip "
+    "revenue credited, median and p90 seconds to answer a fan within the shift, fans answered, "
+    "fans left waiting over an hour.",
+    "chatter_shift_performance": "Per shift started at or before as-of: the same KPIs as "
+    "chatter_performance_daily, for that shift alone.",
+    "chatter_shift_issues": "What attribution could not decide, never guessed: overlapping "
+    "chatters, creator messages and PPV unlocks in no shift (gaps), shifts of one chatter that "
+    "intersect, invalid shift entries (with file and line).",
+}
+
+SHIFTS_VALID = "shift_sources_valid"
+NO_OVERLAPS = "no_overlapping_shifts"
+MESSAGES_IN_SHIFTS = "creator_messages_in_shifts"
+
+
+def creator_shifts(
+    creator_id: str, chatters: ChattersResource, landing: LandingResource
+) -> ShiftSet:
+    path, required = chatters.shift_file()
+    return load_creator_shifts(
+        creator_id, file=path, file_required=required,
+        landing_url=landing.url or landing_url_from_env(),
+        use_landing=chatters.use_landing_shifts,
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(["marts", table], deps=UPSTREAM, description=DESCRIPTIONS[table],
+                     kinds={"duckdb", "parquet"})
+        for table in KPI_MARTS
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(SHIFTS_VALID, asset=DAILY_KEY,
+                          description="Every shift entry of the file and the landing store is "
+                          "valid (known fields, instants, end after start)."),
+        dg.AssetCheckSpec(NO_OVERLAPS, asset=DAILY_KEY,
+                          description="No two chatters are on shift for the creator at once."),
+        dg.AssetCheckSpec(MESSAGES_IN_SHIFTS, asset=DAILY_KEY,
+                          description="Every personal creator message falls in a shift."),
+    ],
+    group_name="chatters",
+    partitions_def=creator_partitions,
+    name="chatter_performance",
+)
+def chatter_performance(
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    sync: SyncSettings,
+    landing: LandingResource,
+    chatters: ChattersResource,
+):
+    store = lake.lake()
+    creator_id = context.partition_key
+    as_of = sync.resolve_as_of(context)
+    shift_set = creator_shifts(creator_id, chatters, landing)
+    with chatter_session(store, creator_id, shift_set, as_of=as_of, run_id=context.run_id,
+                         settings=chatters.kpi_settings()) as con:
+        written = write_kpi_marts(store, con, creator_id, context.run_id)
+        summary = attribution_summary(con, written["chatter_shift_issues"][0])
+        schemas = {table: column_schema(con, path) for table, (path, _) in written.items()}
+    share = summary.attributed_share
+    context.log.info(
+        f"{creator_id}: {summary.shifts} shifts; {summary.attributed}/{summary.creator_messages} "
+        f"creator messages attributed, {summary.in_gaps} in gaps, {summary.in_overlaps} in "
+        f"overlaps; {summary.invalid_shifts} invalid shift entries"
+    )
+    for table, (path, rows) in written.items():
+        metadata = {
+            "dagster/row_count": rows,
+            "dagster/column_schema": schemas[table],
+            "as_of": as_of.isoformat(),
+            "path": str(path),
+        }
+        if table == "chatter_performance_daily":
+            metadata.update({
+                "shifts": summary.shifts,
+                "shift_sources": ", ".join(shift_set.sources) or "none",
+                "creator_messages": summary.creator_messages,
+                "attributed_messages": summary.attributed,
+                "attributed_share": round(share, 4) if share is not None else None,
+                "messages_in_gaps": summary.in_gaps,
+                "messages_in_overlaps": summary.in_overlaps,
+                "ppv_unlocks_unattributed": summary.purchases_unattributed,
+            })
+        yield dg.MaterializeResult(asset_key=["marts", table], metadata=metadata)
+    errors = [f"{s}: {e}" for s, e in shift_set.problems.select("source", "error").iter_rows()]
+    yield dg.AssetCheckResult(
+        check_name=SHIFTS_VALID, asset_key=DAILY_KEY, passed=not errors,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"invalid_entries": len(errors), "errors": "\n".join(errors[:20])},
+    )
+    yield dg.AssetCheckResult(
+        check_name=NO_OVERLAPS, asset_key=DAILY_KEY, passed=summary.overlaps == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"overlaps": summary.overlaps, "messages_in_overlaps": summary.in_overlaps,
+                  "self_overlaps": summary.self_overlaps,
+                  "see": "marts.chatter_shift_issues (kind = 'overlap')"},
+    )
+    # A creator without any schedule has no chatters to credit: that is no gap in a schedule.
+    yield dg.AssetCheckResult(
+        check_name=MESSAGES_IN_SHIFTS, asset_key=DAILY_KEY,
+        passed=summary.in_gaps == 0 or summary.shifts == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"shifts": summary.shifts, "gaps": summary.gaps,
+                  "messages_in_gaps": summary.in_gaps,
+                  "ppv_unlocks_unattributed": summary.purchases_unattributed,
+                  "see": "marts.chatter_shift_issues (kind = 'gap')"},
+    )
+
+
+@dg.asset(
+    key=QA_KEY,
+    deps=[*UPSTREAM, DAILY_KEY, FAN_PREFERENCES_KEY],
+    group_name="chatters",
+    partitions_def=creator_partitions,
+    kinds={"openai", "parquet"},
+    description="Conversation QA: per chatter and day a sample of conversations (favouring "
+    "purchases and fans at risk) scored 0-100 against the rubric (tone match, offer pacing, "
+    "pushiness, missed buying signals, policy breaches) by the LLM, or by `qa-rules-v1` without "
+    "a key; one row per conversation with reasons, message ids, model, tokens and cost.",
+)
+def chat_qa_reviews(
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    sync: SyncSettings,
+    landing: LandingResource,
+    chatters: ChattersResource,
+    classifier: OpenAIClassifierResource,
+) -> dg.MaterializeResult:
+    store = lake.lake()
+    creator_id = context.partition_key
+    as_of = sync.resolve_as_of(context)
+    realtime = context.run.tags.get(TRIGGER_TAG) == "webhook"
+    settings = classifier.llm_settings()
+    reviewer = LLMReviewer(settings) if settings and not realtime else RulesReviewer()
+    try:
+        report = review_creator(
+            store, creator_id, creator_shifts(creator_id, chatters, landing), reviewer,
+            as_of=as_of, run_id=context.run_id, settings=chatters.qa_settings(),
+            kpi=chatters.kpi_settings(), review=not realtime,
+        )
+    finally:
+        reviewer.close()
+    context.log.info(
+        f"{creator_id}: {report.sampled} conversations sampled ({report.first_day} to "
+        f"{report.last_day}), {report.reviewed} reviewed, {report.failed} failed, "
+        f"{report.skipped_reviewed} already reviewed, {report.pending_budget} pending (budget); "
+        f"{report.tokens} tokens, ${report.cost_usd:.4f} ({report.model})"
+        + (" [real-time run: nothing sent]" if realtime else "")
+    )
+    if report.stop_reason:
+        context.log.warning(f"{creator_id}: stopped sending: {report.stop_reason}")
+    return dg.MaterializeResult(metadata={
+        **report.metadata(),
+        "realtime_run": realtime,
+        "as_of": as_of.isoformat(),
+        "path": str(store.mart_path(QA_TABLE, creator_id, context.run_id)),
+    })
+
+
+chatter_assets = [chatter_performance, chat_qa_reviews]
