@@ -128,7 +128,11 @@ def demo(seed: int, scale: float) -> None:
         os.environ["OFAPI_API_KEY"] = key
         console.print(f"simulator serving on {server.url}; syncing as of {os.environ['OFHQ_AS_OF']}")
         runs = run_sync(None, full=False)
+    from ofhq_pipeline.defs.report.assets import materialize_report, report_summary
+
+    materialize_report()
     print_summary(Paths.from_env())
+    console.print(report_summary())
     if any(not r.success for r in runs):
         sys.exit(1)
 

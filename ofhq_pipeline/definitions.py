@@ -12,11 +12,19 @@ from ofhq_pipeline.defs.creators.schedules import creator_discovery_schedule, pe
 from ofhq_pipeline.defs.ingest.assets import raw_assets
 from ofhq_pipeline.defs.intelligence.assets import intelligence_assets
 from ofhq_pipeline.defs.intelligence.sensors import build_reclassify_sensor
+from ofhq_pipeline.defs.lifecycle.assets import lifecycle_assets
+from ofhq_pipeline.defs.lifecycle.jobs import stage_decay_job
+from ofhq_pipeline.defs.lifecycle.schedules import stage_decay_schedule
 from ofhq_pipeline.defs.marts.assets import mart_assets
 from ofhq_pipeline.defs.marts.publish import publish_marts
 from ofhq_pipeline.defs.realtime.assets import realtime_assets
 from ofhq_pipeline.defs.realtime.jobs import realtime_update_job
 from ofhq_pipeline.defs.realtime.sensors import webhook_sensor
+from ofhq_pipeline.defs.report.assets import (
+    report_assets,
+    system_report_job,
+    system_report_schedule,
+)
 from ofhq_pipeline.defs.staging.assets import staging_assets
 from ofhq_pipeline.realtime.telegram import TelegramResource
 from ofhq_pipeline.resources.alert_rules import AlertRules
@@ -60,13 +68,26 @@ def build_definitions() -> dg.Definitions:
             *raw_assets,
             *staging_assets,
             *mart_assets,
+            *lifecycle_assets,
             publish_marts,
             *realtime_assets,
             *intelligence_assets,
             *chatter_assets,
+            *report_assets,
         ],
-        jobs=[discover_creators_job, creator_sync_job, realtime_update_job],
-        schedules=[periodic_sync_schedule, creator_discovery_schedule],
+        jobs=[
+            discover_creators_job,
+            creator_sync_job,
+            realtime_update_job,
+            stage_decay_job,
+            system_report_job,
+        ],
+        schedules=[
+            periodic_sync_schedule,
+            creator_discovery_schedule,
+            stage_decay_schedule,
+            system_report_schedule,
+        ],
         sensors=[webhook_sensor, build_reclassify_sensor(realtime_update_job)],
         resources=resources(),
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from ofhq_pipeline.lifecycle.models import INTERMEDIATE_MODELS, build_intermediate, record_events
 from ofhq_pipeline.resources.lake import Lake
 from ofhq_pipeline.settings import Paths
 
@@ -108,16 +109,24 @@ def write_sync(lake: Lake, *, fetched_at: datetime, fans=(), transactions=(), ch
     lake.write_raw_batch("vault_media", creator_id, [], **opts)
 
 
-def build(lake: Lake, as_of: datetime, *, creator_id: str = CREATOR, run_id: str = "run1") -> None:
-    """Run every staging and mart model for the creator, in dependency order."""
+def build(lake: Lake, as_of: datetime, *, creator_id: str = CREATOR, run_id: str = "run1"):
+    """Every staging, lifecycle and mart model of the creator, in dependency order (the lifecycle
+    steps are the library functions its assets call); returns what the evaluation appended to
+    the lifecycle log."""
     for table in STAGING:
         with lake.session(creator_id) as con:
             lake.write_model(con, f"staging/{table}", lake.staging_path(table, creator_id))
+    recorded = None
     for layer, table in MARTS:
+        if (layer, table) == ("marts", "fan_profile"):  # the lifecycle models come first
+            for model in INTERMEDIATE_MODELS:
+                build_intermediate(lake, model, creator_id, as_of=as_of, run_id=run_id)
+            recorded = record_events(lake, creator_id, as_of=as_of, run_id=run_id)
         path = (lake.mart_path(table, creator_id, run_id) if layer == "marts"
                 else lake.staging_path(table, creator_id, layer=layer))
         with lake.session(creator_id, as_of=as_of, run_id=run_id) as con:
             lake.write_model(con, f"{layer}/{table}", path)
+    return recorded
 
 
 def profile(lake: Lake, run_id: str = "run1", creator_id: str = CREATOR) -> dict[int, dict]:

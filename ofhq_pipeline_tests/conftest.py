@@ -31,14 +31,19 @@ def _no_ambient_settings(monkeypatch, tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def _no_leftover_dagster_state_storage():
-    """Some Dagster entry points leave their instance's state storage as the current one after
-    the instance is gone; loading definitions in a later test then fails on a dead weakref."""
-    from dagster._core.storage.defs_state.base import _current_storage
+def _no_dead_dagster_state_storage(monkeypatch):
+    """Dagster keeps the last instance's definitions-state storage as the current one in a
+    context variable; once that instance is garbage-collected, loading definitions fails on a
+    dead weakref ("Attempted to resolve undefined DagsterInstance weakref"), depending on test
+    order. Treat a storage whose instance is gone as no storage."""
+    from dagster._core.storage.defs_state.base import DefsStateStorage, _current_storage
 
-    token = _current_storage.set(None)
-    yield
-    _current_storage.reset(token)
+    def current_live_storage(cls):
+        storage = _current_storage.get()
+        ref = getattr(storage, "_instance_weakref", None)
+        return None if ref is not None and ref() is None else storage
+
+    monkeypatch.setattr(DefsStateStorage, "get", classmethod(current_live_storage))
 
 
 @pytest.fixture(scope="session")

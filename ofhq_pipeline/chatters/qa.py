@@ -21,10 +21,9 @@ latest).
 
 from __future__ import annotations
 
-import fcntl
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -45,6 +44,7 @@ from ofhq_pipeline.chatters.qa_llm import LLMReviewer
 from ofhq_pipeline.chatters.qa_rules import RULES_MODEL, RulesReviewer
 from ofhq_pipeline.chatters.shifts import ShiftSet
 from ofhq_pipeline.intelligence.llm import Budget
+from ofhq_pipeline.intelligence.store import file_lock
 from ofhq_pipeline.resources.lake import Lake, atomic_write, sql_text
 
 TABLE = "chat_qa_reviews"
@@ -125,16 +125,8 @@ def state_path(lake: Lake, creator_id: str) -> Path:
     return lake.root / "chatters" / TABLE / f"{creator_id}.parquet"
 
 
-@contextmanager
-def creator_lock(lake: Lake, creator_id: str) -> Iterator[None]:
-    path = lake.root / "chatters" / "locks" / f"{creator_id}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def creator_lock(lake: Lake, creator_id: str) -> AbstractContextManager[None]:
+    return file_lock(lake.root / "chatters" / "locks" / f"{creator_id}.lock")
 
 
 def conform(frame: pl.DataFrame) -> pl.DataFrame:

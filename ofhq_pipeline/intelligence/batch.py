@@ -39,7 +39,7 @@ from ofhq_pipeline.intelligence.engine import (
     plan,
     record,
 )
-from ofhq_pipeline.intelligence.llm import Budget, LLMSettings, with_correction
+from ofhq_pipeline.intelligence.llm import Budget, LLMSettings, openai_client, with_correction
 from ofhq_pipeline.intelligence.pricing import DEFAULT_EXPECTED_COMPLETION_TOKENS, cost_usd
 from ofhq_pipeline.intelligence.prompt import estimate_prompt_tokens, request_body
 from ofhq_pipeline.intelligence.results import (
@@ -116,10 +116,7 @@ class BatchRunner:
     ) -> None:
         self.lake = lake
         self.settings = settings
-        self.client = client or openai.OpenAI(
-            api_key=settings.api_key, base_url=settings.base_url or None,
-            max_retries=settings.max_retries, timeout=settings.timeout,
-        )
+        self.client = client or openai_client(settings)
         self.poll_interval = poll_interval
         self.max_wait = max_wait
         self.window_config = window_config or WindowConfig()

@@ -9,6 +9,8 @@
 - A per-run budget: at most `max_classifications` sent and at most `max_usd` spent (each request
   reserves its estimated cost before it is sent); fans beyond it are not sent and stay pending.
 - An authentication or permission error stops sending: the remaining fans stay pending.
+
+All of this but the prompt is `SchemaChat`, which the chatters' conversation reviewer shares.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
+from typing import Generic, TypeVar
 
 import openai
 
@@ -44,6 +48,8 @@ from ofhq_pipeline.intelligence.results import (
 from ofhq_pipeline.intelligence.windows import Window
 
 DEFAULT_MODEL = "gpt-4o-mini"
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -99,22 +105,107 @@ class Budget:
             self.stop_reason = self.stop_reason or reason
 
 
-class LLMClassifier:
+def openai_client(settings: LLMSettings) -> openai.OpenAI:
+    """The official client: 429, 5xx and timeouts retried by it (`max_retries`, backoff honouring
+    `Retry-After`)."""
+    return openai.OpenAI(
+        api_key=settings.api_key,
+        base_url=settings.base_url or None,
+        max_retries=settings.max_retries,
+        timeout=settings.timeout,
+    )
+
+
+@dataclass(frozen=True)
+class Answered(Generic[T]):
+    """What one request came to: its validated output (None when it failed) and what it cost."""
+
+    output: T | None
+    error: str | None
+    usage: Usage
+    cost_usd: float | None
+    attempts: int
+
+    @property
+    def status(self) -> str:
+        return OK if self.output is not None else FAILED
+
+    def spend(self) -> dict:
+        """Tokens, dollars and attempts, as a classification or a review records them."""
+        return {
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "cached_tokens": self.usage.cached_tokens,
+            "cost_usd": self.cost_usd,
+            "attempts": self.attempts,
+        }
+
+
+class SchemaChat:
+    """Chat completions answered to a strict JSON schema by one shared client: the machinery of
+    the classifier and of the chatters' conversation reviewer."""
+
     method = "live"
 
     def __init__(self, settings: LLMSettings, client: openai.OpenAI | None = None) -> None:
         self.settings = settings
         self.model = settings.model
-        self.client = client or openai.OpenAI(
-            api_key=settings.api_key,
-            base_url=settings.base_url or None,
-            max_retries=settings.max_retries,
-            timeout=settings.timeout,
-        )
+        self.client = client or openai_client(settings)
 
     def close(self) -> None:
         self.client.close()
 
+    def in_parallel(self, tasks: list[Callable[[], R]], thread_name_prefix: str) -> list[R]:
+        """The tasks' results in order, `concurrency` at a time."""
+        workers = max(1, self.settings.concurrency)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_name_prefix) as pool:
+            futures = [pool.submit(task) for task in tasks]
+            return [f.result() for f in futures]
+
+    def ask(
+        self, body: dict, read: Callable[[dict], T], budget: Budget, estimate: float
+    ) -> Answered[T] | None:
+        """One request, its `estimate` reserved in `budget` first (None when that was refused).
+        `read` turns an answer into the output or raises InvalidAnswer (asked once more, saying
+        what was wrong) or Refused; an API error fails at once and an authentication or
+        permission error stops the budget. The actual cost is settled whatever happens."""
+        if not budget.reserve(estimate):
+            return None
+        usage = Usage()
+        error: str | None = None
+        output: T | None = None
+        attempts = 0
+        try:
+            for attempts in (1, 2):
+                try:
+                    answer = self.client.chat.completions.create(**body).model_dump()
+                except openai.APIError as exc:
+                    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+                        budget.stop(f"stopped: {type(exc).__name__}")
+                    error = safe_error(exc, self.settings.api_key)
+                    break
+                usage = usage + Usage.of(answer)
+                try:
+                    output = read(answer)
+                    error = None
+                    break
+                except Refused as exc:
+                    error = str(exc)
+                    break
+                except InvalidAnswer as exc:
+                    error = f"invalid answer: {exc}"
+                    if attempts == 1:  # ask once more, saying what was wrong
+                        body = with_correction(body, answer, str(exc))
+        finally:
+            actual = cost_usd(
+                self.settings.price, usage.prompt_tokens, usage.completion_tokens,
+                usage.cached_tokens,
+            )
+            budget.settle(estimate, actual)
+        return Answered(output, error, usage, actual, attempts)
+
+
+class LLMClassifier(SchemaChat):
     def new_budget(self, *, unlimited: bool = False) -> Budget:
         if unlimited:
             return Budget()
@@ -139,13 +230,11 @@ class LLMClassifier:
         """Classify `windows` (in the order given, which is also the budget's priority)."""
         budget = budget or self.new_budget()
         clock = now or (lambda: datetime.now(UTC))
-        workers = max(1, self.settings.concurrency)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="classify") as pool:
-            futures = [
-                pool.submit(self.classify_one, w, previous.get(w.fan_id), budget, clock)
-                for w in windows
-            ]
-            answers = [f.result() for f in futures]
+        answers = self.in_parallel(
+            [partial(self.classify_one, w, previous.get(w.fan_id), budget, clock)
+             for w in windows],
+            "classify",
+        )
         outcome = Outcome(stop_reason=budget.stop_reason)
         for window, answer in zip(windows, answers, strict=True):
             if answer is None:
@@ -162,55 +251,25 @@ class LLMClassifier:
         clock: Callable[[], datetime],
     ) -> Classification | None:
         """One fan; None when the budget (or a stop) kept it from being sent."""
-        estimate = self.estimate_usd(window, previous_summary)
-        if not budget.reserve(estimate):
+        answered = self.ask(
+            request_body(self.model, window, previous_summary),
+            lambda answer: with_message_ids(parse_answer(answer), window),
+            budget,
+            self.estimate_usd(window, previous_summary),
+        )
+        if answered is None:
             return None
-        body = request_body(self.model, window, previous_summary)
-        usage = Usage()
-        error: str | None = None
-        output = None
-        attempts = 0
-        try:
-            for attempts in (1, 2):
-                try:
-                    answer = self.client.chat.completions.create(**body).model_dump()
-                except openai.APIError as exc:
-                    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-                        budget.stop(f"stopped: {type(exc).__name__}")
-                    error = safe_error(exc, self.settings.api_key)
-                    break
-                usage = usage + Usage.of(answer)
-                try:
-                    output = with_message_ids(parse_answer(answer), window)
-                    error = None
-                    break
-                except Refused as exc:
-                    error = str(exc)
-                    break
-                except InvalidAnswer as exc:
-                    error = f"invalid answer: {exc}"
-                    if attempts == 1:  # ask once more, saying what was wrong
-                        body = with_correction(body, answer, str(exc))
-        finally:
-            actual = cost_usd(
-                self.settings.price, usage.prompt_tokens, usage.completion_tokens,
-                usage.cached_tokens,
-            )
-            budget.settle(estimate, actual)
+        output = answered.output
         return Classification(
             fan_id=window.fan_id,
             window_hash=window.window_hash,
             model=self.model,
             method=self.method,
-            status=OK if output is not None else FAILED,
+            status=answered.status,
             classified_at=clock(),
             output=output,
-            error=error,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cached_tokens=usage.cached_tokens,
-            cost_usd=actual,
-            attempts=attempts,
+            error=answered.error,
+            **answered.spend(),
             message_count=window.message_count,
             fact_times=fact_times(output, window) if output is not None else {},
         )

@@ -6,14 +6,16 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ofhq_pipeline.intelligence.schema import SIGNALS, ClassifierOutput
 from ofhq_pipeline.intelligence.windows import Window
 
 OK = "ok"
 FAILED = "failed"
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
@@ -78,8 +80,9 @@ class Usage:
         )
 
 
-def parse_answer(body: dict) -> ClassifierOutput:
-    """A chat-completion body (as JSON) to a validated output; raises InvalidAnswer or Refused."""
+def parse_completion(body: dict, schema: type[M]) -> M:
+    """A chat-completion body (as JSON) to a validated `schema` instance; raises InvalidAnswer or
+    Refused."""
     choices = body.get("choices") or []
     if not choices:
         raise InvalidAnswer("no choices in the answer")
@@ -93,12 +96,17 @@ def parse_answer(body: dict) -> ClassifierOutput:
     if not content:
         raise InvalidAnswer("empty answer")
     try:
-        return ClassifierOutput.model_validate_json(content)
+        return schema.model_validate_json(content)
     except ValidationError as exc:
         errors = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}" for e in exc.errors()[:5]
         )
         raise InvalidAnswer(f"schema: {errors}") from None
+
+
+def parse_answer(body: dict) -> ClassifierOutput:
+    """A chat-completion body (as JSON) to a validated output; raises InvalidAnswer or Refused."""
+    return parse_completion(body, ClassifierOutput)
 
 
 def with_message_ids(output: ClassifierOutput, window: Window) -> ClassifierOutput:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import fcntl
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -99,10 +99,14 @@ def state_path(lake: Lake, table: str, creator_id: str) -> Path:
     return state_dir(lake) / table / f"{creator_id}.parquet"
 
 
-@contextmanager
-def creator_lock(lake: Lake, creator_id: str) -> Iterator[None]:
+def creator_lock(lake: Lake, creator_id: str) -> AbstractContextManager[None]:
     """One writer of a creator's classifier state at a time (asset runs, the classify command)."""
-    path = state_dir(lake) / "locks" / f"{creator_id}.lock"
+    return file_lock(state_dir(lake) / "locks" / f"{creator_id}.lock")
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive `flock` on `path` (created, with its folder, if missing) while inside."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

@@ -3,7 +3,6 @@ the chatter models run on them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import duckdb
@@ -12,19 +11,17 @@ import pytest
 from ofhq_pipeline.chatters.models import KpiSettings, chatter_session, write_kpi_marts
 from ofhq_pipeline.chatters.shifts import Shift, ShiftProblem, ShiftSet, problem_frame, shift_frame
 from ofhq_pipeline.resources.lake import Lake, quote
-from ofhq_pipeline_tests.builders import CREATOR, T0, fan, make_lake, message, txn, write_sync
-from ofhq_pipeline_tests.intelligence.fake_openai import FakeOpenAI
+from ofhq_pipeline_tests.builders import CREATOR, T0, fan, message, txn, write_sync
+from ofhq_pipeline_tests.intelligence.fixtures import (  # noqa: F401 (fixtures)
+    at,
+    build_inputs,
+    fake_fixture,
+    lake_fixture,
+    openai_url_fixture,
+)
 from ofhq_pipeline_tests.realtime.conftest import postgres_url  # noqa: F401 (a fixture)
-from ofhq_pipeline_tests.servers import serve_app
 
 AS_OF = T0 + timedelta(days=2)
-STAGING = ["fans", "subscription_periods", "transactions", "messages", "chats", "vault_media"]
-API_KEY = "sk-test-secret-0123456789abcdef"
-
-
-def at(minutes: float) -> datetime:
-    """T0 (2026-10-01 00:00 UTC) plus `minutes`."""
-    return T0 + timedelta(minutes=minutes)
 
 
 class Chat:
@@ -66,16 +63,6 @@ class Chat:
                    messages=self.messages)
         self.messages, self.transactions = [], []
         build_inputs(self.lake, as_of=as_of, run_id=f"inputs{self.syncs}")
-
-
-def build_inputs(lake: Lake, *, as_of: datetime, run_id: str, creator_id: str = CREATOR) -> None:
-    for table in STAGING:
-        with lake.session(creator_id) as con:
-            lake.write_model(con, f"staging/{table}", lake.staging_path(table, creator_id))
-    with lake.session(creator_id, as_of=as_of, run_id=run_id) as con:
-        lake.write_model(con, "marts/transactions",
-                         lake.mart_path("transactions", creator_id, run_id))
-    lake.commit_marts(creator_id, run_id)
 
 
 def shift_set(*shifts: tuple[str, float, float], problems: tuple[ShiftProblem, ...] = (),
@@ -120,11 +107,6 @@ def attribution(lake: Lake, shifts: ShiftSet, *, as_of: datetime = AS_OF) -> dic
 
 
 @pytest.fixture
-def lake(tmp_path) -> Lake:
-    return make_lake(tmp_path / "home")
-
-
-@pytest.fixture
 def chat(lake) -> Chat:
     return Chat(lake)
 
@@ -135,14 +117,3 @@ def landing_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'landing' / 'landing.db'}"
     return request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-def fake() -> FakeOpenAI:
-    return FakeOpenAI()
-
-
-@pytest.fixture
-def openai_url(fake) -> Iterator[str]:
-    with serve_app(fake.app()) as url:
-        yield f"{url}/v1"

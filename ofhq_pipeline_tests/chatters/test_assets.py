@@ -35,8 +35,9 @@ from ofhq_pipeline.resources.landing import LandingResource
 from ofhq_pipeline.resources.openai_classifier import OpenAIClassifierResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
 from ofhq_pipeline_tests.builders import CREATOR, T0, write_sync
-from ofhq_pipeline_tests.chatters.conftest import API_KEY, Chat
+from ofhq_pipeline_tests.chatters.conftest import Chat
 from ofhq_pipeline_tests.chatters.test_qa import qa_answer
+from ofhq_pipeline_tests.intelligence.fixtures import API_KEY
 
 AS_OF = T0 + timedelta(days=1, hours=6)
 SHIFT_FILE = """\

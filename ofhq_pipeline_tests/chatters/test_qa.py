@@ -17,8 +17,9 @@ from ofhq_pipeline.intelligence.llm import LLMSettings
 from ofhq_pipeline.intelligence.pricing import PRICES, cost_usd
 from ofhq_pipeline.resources.lake import atomic_write
 from ofhq_pipeline_tests.builders import CREATOR, T0
-from ofhq_pipeline_tests.chatters.conftest import API_KEY, rows, shift_set
+from ofhq_pipeline_tests.chatters.conftest import rows, shift_set
 from ofhq_pipeline_tests.intelligence.fake_openai import completion, transcript_of
+from ofhq_pipeline_tests.intelligence.fixtures import API_KEY
 
 AS_OF = T0 + timedelta(days=1, hours=12)  # 2026-10-02 12:00: 2026-10-01 is a completed day
 SHIFTS = shift_set(("ana", 0, 720), ("ben", 720, 1440), ("cy", 1440, 2880))

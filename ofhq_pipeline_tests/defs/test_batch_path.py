@@ -40,6 +40,8 @@ def read_marts(path) -> dict[str, list[tuple]]:
             rel = con.sql(f"SELECT * EXCLUDE (as_of) FROM marts.{table}")
             if table == "creators":
                 rel = rel.select("* EXCLUDE (last_synced_at)")
+            if table == "fan_profile":  # when the classifier ran: the wall clock, not as_of
+                rel = rel.select("* EXCLUDE (classified_at)")
             out[table] = sorted(rel.fetchall(), key=repr)
         return out
     finally:

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from ofhq_pipeline.intelligence.llm import LLMClassifier, LLMSettings
 from ofhq_pipeline.resources.lake import Lake
-from ofhq_pipeline_tests.builders import CREATOR, T0, fan, make_lake, message, txn, write_sync
-from ofhq_pipeline_tests.intelligence.fake_openai import FakeOpenAI
-from ofhq_pipeline_tests.servers import serve_app
+from ofhq_pipeline_tests.builders import T0, fan, message, txn, write_sync
+from ofhq_pipeline_tests.intelligence.fixtures import (  # noqa: F401 (fixtures)
+    API_KEY,
+    at,
+    build_inputs,
+    fake_fixture,
+    lake_fixture,
+    openai_url_fixture,
+)
 
-API_KEY = "sk-test-secret-0123456789abcdef"
 AS_OF = T0 + timedelta(days=60)
-STAGING = ["fans", "subscription_periods", "transactions", "messages", "chats", "vault_media"]
-
-
-def at(minutes: float) -> datetime:
-    return T0 + timedelta(minutes=minutes)
 
 
 class Chats:
@@ -61,37 +60,12 @@ class Chats:
                    fans=[fan(f) for f in sorted(self.fans)], transactions=self.transactions,
                    messages=self.messages)
         self.messages, self.transactions = [], []
-        build_inputs(self.lake, run_id=f"{run_id}{self.syncs}")
-
-
-def build_inputs(lake: Lake, *, run_id: str, creator_id: str = CREATOR) -> None:
-    for table in STAGING:
-        with lake.session(creator_id) as con:
-            lake.write_model(con, f"staging/{table}", lake.staging_path(table, creator_id))
-    with lake.session(creator_id, as_of=AS_OF, run_id=run_id) as con:
-        lake.write_model(con, "marts/transactions", lake.mart_path("transactions", creator_id, run_id))
-    lake.commit_marts(creator_id, run_id)
-
-
-@pytest.fixture
-def lake(tmp_path) -> Lake:
-    return make_lake(tmp_path / "home")
+        build_inputs(self.lake, as_of=AS_OF, run_id=f"{run_id}{self.syncs}")
 
 
 @pytest.fixture
 def chats(lake) -> Chats:
     return Chats(lake)
-
-
-@pytest.fixture
-def fake() -> FakeOpenAI:
-    return FakeOpenAI()
-
-
-@pytest.fixture
-def openai_url(fake) -> Iterator[str]:
-    with serve_app(fake.app()) as url:
-        yield f"{url}/v1"
 
 
 def llm(url: str, **overrides) -> LLMClassifier:

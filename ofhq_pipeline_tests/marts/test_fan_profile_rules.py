@@ -1,11 +1,16 @@
-"""Every money & purchases rule of fan-profile.md at its edges, through the real SQL models."""
+"""Every money & purchases and engagement rule of fan-profile.md at its edges, through the real
+SQL models (built as the asset graph builds them, lifecycle included)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import duckdb
 import pytest
 
+from ofhq_pipeline.lifecycle.models import PERSONALITY_MART
 from ofhq_pipeline_tests.builders import (
-    build,
+    CREATOR,
     chargeback,
     chat,
     day,
@@ -17,6 +22,7 @@ from ofhq_pipeline_tests.builders import (
     txn,
     write_sync,
 )
+from ofhq_pipeline_tests.lifecycle.harness import build
 
 
 @pytest.fixture
@@ -210,3 +216,197 @@ def test_fans_known_only_from_transactions_or_chats_are_profiled(lake):
             messages=[(8, m)], chats=[chat(8, m)])
     assert set(p) == {1, 7, 8}
     assert p[7]["lifetime_spend_cents"] == 1000 and p[7]["subscription_status"] is None
+
+
+# ---- Engagement signals (fan-profile.md), as of T; "within N days" includes N days exactly ----
+T = day(50)
+SECOND = timedelta(seconds=1)
+
+
+def fan_says(fan_id: int, at, first_id: int, n: int = 1, *, from_fan: bool = True):
+    """n messages of the fan (or of the creator to him), a minute apart, the last one at `at`."""
+    return [(fan_id, message(first_id + i, fan_id, at - timedelta(minutes=n - 1 - i),
+                             from_fan=from_fan)) for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("ago", "expected"),
+    [(timedelta(days=2), "HOT"), (timedelta(days=2) + SECOND, "WARM"),
+     (timedelta(days=7), "WARM"), (timedelta(days=7) + SECOND, "COOLING"),
+     (timedelta(days=14), "COOLING"), (timedelta(days=14) + SECOND, "COLD"),
+     (timedelta(days=30), "COLD"), (timedelta(days=30) + SECOND, "ICE_COLD")],
+)
+def test_temperature_thresholds(lake, ago, expected):
+    # Fan 1 was last active by message, fan 2 by purchase, fan 3 never.
+    p = run(lake, T, fans=[fan(1), fan(2), fan(3)], messages=fan_says(1, T - ago, 1),
+            transactions=[txn("t1", 2, 5, T - ago)])
+    assert p[1]["temperature"] == p[2]["temperature"] == expected
+    assert p[1]["last_activity_at"] == p[1]["last_fan_message_at"] == T - ago
+    assert p[2]["last_activity_at"] == T - ago
+    assert p[3]["temperature"] == "ICE_COLD" and p[3]["last_activity_at"] is None
+
+
+def test_last_activity_is_the_later_of_purchase_and_fan_message_and_ignores_after_t(lake):
+    msgs = [*fan_says(1, day(40), 1), *fan_says(1, day(45), 10, from_fan=False),
+            *fan_says(1, T + SECOND, 20)]
+    p = run(lake, T, fans=[fan(1)], messages=msgs, transactions=[txn("t1", 1, 5, day(42))])
+    row = p[1]
+    assert row["last_fan_message_at"] == day(40) and row["last_message_at"] == day(45)
+    assert row["last_activity_at"] == day(42)
+    assert row["fan_message_count"] == 1
+
+
+@pytest.mark.parametrize(
+    ("dollars", "tier"),
+    [(None, "none"), (0.01, "bronze"), (49.99, "bronze"), (50.00, "silver"), (199.99, "silver"),
+     (200.00, "gold"), (999.99, "gold"), (1000.00, "platinum")],
+)
+def test_spend_tiers(lake, dollars, tier):
+    txs = [] if dollars is None else [txn("t1", 1, dollars, day(1))]
+    assert run(lake, T, fans=[fan(1)], transactions=txs)[1]["spend_tier"] == tier
+
+
+def test_time_waster_score_and_deprioritize(lake):
+    start = T - timedelta(days=30)
+    msgs = [
+        *fan_says(1, T, 1000, 20),    # m=20, s=0: 50
+        *fan_says(2, T, 2000, 46),    # m=46, s=0: 69.7 → 70, never paid: deprioritized
+        *fan_says(3, T, 3000, 45),    # m=45: 69.2 → 69
+        *fan_says(4, T, 4000, 46),    # 70, but paid once long ago: not deprioritized
+        *fan_says(5, T, 5000, 20),    # m=20, s=$20: 25
+        *fan_says(6, T, 6000, 20),    # m=20, s=$60: 12.5 → 13 (half up)
+        *fan_says(7, start, 7000),    # exactly 30 days before T: counts
+        *fan_says(7, start - SECOND, 7100),  # just before: does not
+        *fan_says(7, T + SECOND, 7200),      # after T: ignored
+        *fan_says(8, T, 8000, 30, from_fan=False),  # the creator's messages are not the fan's
+    ]
+    p = run(lake, T, fans=[fan(i) for i in range(1, 10)], messages=msgs, transactions=[
+        txn("t4", 4, 5, day(1)), txn("t5", 5, 20, start), txn("t6", 6, 60, T),
+        txn("t6_old", 6, 500, start - SECOND),  # outside the 30 days
+    ])
+    scores = {f: p[f]["time_waster_score"] for f in range(1, 10)}
+    assert scores == {1: 50, 2: 70, 3: 69, 4: 70, 5: 25, 6: 13, 7: 5, 8: 0, 9: 0}
+    assert p[2]["deprioritized_until"] == T + timedelta(days=7)
+    assert [f for f in p if p[f]["deprioritized_until"] is not None] == [2]
+    assert p[7]["fan_message_count"] == 2
+
+
+def test_active_hours(lake):
+    at = day(40).replace(hour=0)
+    msgs = [*(fan_says(1, at + timedelta(hours=3, minutes=10), 100, 5)),
+            *(fan_says(1, at + timedelta(hours=22, minutes=10), 200, 3)),
+            *(fan_says(1, at + timedelta(hours=1, minutes=10), 300, 3)),
+            *(fan_says(1, at + timedelta(hours=7, minutes=10), 400, 1)),
+            *(fan_says(1, at + timedelta(hours=9, minutes=10), 500, 9, from_fan=False)),
+            *(fan_says(1, T + timedelta(hours=9), 600, 9)),  # after T
+            *(fan_says(2, at + timedelta(hours=23, minutes=30), 700))]
+    p = run(lake, T, fans=[fan(1), fan(2), fan(3)], messages=msgs)
+    assert p[1]["active_hours"] == [3, 1, 22]  # by count, then the earlier hour
+    assert p[2]["active_hours"] == [23]
+    assert p[3]["active_hours"] == []
+
+
+def test_avg_reply_time(lake):
+    def m(mid, fan_id, at, from_fan):
+        return (fan_id, message(mid, fan_id, at, from_fan=from_fan))
+
+    t0, hour = day(30), timedelta(hours=1)
+    msgs = [
+        # Fan 1: replies after 100 s and 301 s (from the creator's latest message): 200.5 → 201.
+        m(1, 1, t0, False), m(2, 1, t0 + timedelta(seconds=100), True),
+        m(3, 1, t0 + timedelta(seconds=200), True),  # follows the fan's own message: no reply
+        m(4, 1, t0 + hour, False), m(5, 1, t0 + hour + timedelta(seconds=50), False),
+        m(6, 1, t0 + hour + timedelta(seconds=351), True),
+        # Fan 2: a reply after exactly 24 h counts, one after 24 h 1 s does not.
+        m(10, 2, t0, False), m(11, 2, t0 + timedelta(hours=24), True),
+        m(12, 2, day(33), False), m(13, 2, day(34) + SECOND, True),
+        m(14, 2, day(49), False), m(15, 2, T + SECOND, True),  # after T
+        # Fan 3: only his own messages.
+        m(20, 3, t0, True), m(21, 3, t0 + hour, True),
+    ]
+    p = run(lake, T, fans=[fan(1), fan(2), fan(3)], messages=msgs)
+    assert p[1]["avg_reply_time_s"] == 201
+    assert p[2]["avg_reply_time_s"] == 86400
+    assert p[3]["avg_reply_time_s"] is None
+
+
+def test_follow_up_due(lake):
+    p = run(lake, T, fans=[fan(i, subscribe_at=day(0)) for i in range(1, 7)], messages=[
+        *fan_says(3, day(40), 1),   # warming: fan message 10 days ago
+        *fan_says(5, day(45), 10),  # active buyer who also chats
+    ], transactions=[
+        txn("t1", 1, 10, day(30)),  # cooling_off (20 days)
+        txn("t2", 2, 10, day(5)),   # at_risk (45 days)
+        txn("t5", 5, 10, day(45)),  # active_buyer
+        txn("t6", 6, 10, day(-20)),  # churned (70 days)
+    ])
+    assert [p[i]["stage"] for i in range(1, 7)] == [
+        "cooling_off", "at_risk", "warming", "at_risk", "active_buyer", "churned"]
+    assert p[1]["follow_up_due_at"] == day(44)
+    assert p[2]["follow_up_due_at"] == day(19)
+    assert p[3]["follow_up_due_at"] == day(42)
+    # at_risk without any purchase (fan 4), active_buyer, churned: no follow-up.
+    assert [p[i]["follow_up_due_at"] for i in (4, 5, 6)] == [None, None, None]
+
+
+def write_classifications(lake, rows: dict[int, dict]) -> None:
+    """The classifier's per-fan mart in the run's folder, where the classifier writes it (only
+    some of its columns: the others read as null)."""
+    path = lake.mart_path(PERSONALITY_MART, CREATOR, "run1")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    try:
+        values = ", ".join(
+            f"('{CREATOR}', {fan_id}, {r.get('wants_custom', 'NULL')}, "
+            f"{r.get('ready_to_buy', 'NULL')}, {r.get('high_intent', 'NULL')}, "
+            f"{r.get('discount_request', 'NULL')}, 'price', 'too expensive', "
+            f"TIMESTAMPTZ '2026-11-01 00:00:00+00', 'rules-v1')"
+            for fan_id, r in rows.items())
+        con.execute(
+            f"COPY (SELECT * FROM (VALUES {values}) AS t(creator_id, fan_id, "
+            "intent_wants_custom, intent_ready_to_buy, intent_high_intent, "
+            "intent_discount_request, last_objection, top_objection, classified_at, "
+            f"classifier_model)) TO '{path}' (FORMAT parquet)")
+    finally:
+        con.close()
+
+
+def test_next_best_action_rules_in_order(lake):
+    write_classifications(lake, {
+        1: {"wants_custom": 90},                       # but deprioritized
+        2: {"wants_custom": 60, "ready_to_buy": 90},  # upsell_custom first
+        3: {"wants_custom": 59, "ready_to_buy": 60},
+        4: {"high_intent": 60, "ready_to_buy": 59},
+        5: {"discount_request": 60},                   # cooling_off
+        6: {"discount_request": 60},                   # active_buyer: no discount
+        7: {"discount_request": 59},                   # at_risk, always discounted
+        8: {"discount_request": 10},                   # at_risk with spend
+    })
+    discounted = [period(day(-60), 4.99, discount=50), period(day(-30), 4.99, discount=50)]
+    p = run(lake, T, fans=[fan(i, subscribe_at=day(-60)) for i in range(1, 13) if i not in (7, 11)]
+            + [fan(7, subscribe_at=day(-60), subscribes=discounted), fan(11, subscribe_at=day(47))],
+            messages=[*fan_says(1, T, 100, 46), *fan_says(12, day(45), 200)],
+            transactions=[txn("t5", 5, 10, day(30)), txn("t6", 6, 10, day(48)),
+                          txn("t7", 7, 10, day(10)), txn("t8", 8, 10, day(10)),
+                          txn("t9", 9, 10, day(-20))])
+    actions = {f: (p[f]["stage"], p[f]["next_best_action"]) for f in range(1, 13)}
+    assert actions == {
+        1: ("warming", "deprioritize"), 2: ("churned", "upsell_custom"),
+        3: ("churned", "send_ppv"), 4: ("churned", "send_ppv"),
+        5: ("cooling_off", "offer_discount"), 6: ("active_buyer", "nurture"),
+        7: ("at_risk", "offer_discount"), 8: ("at_risk", "win_back"),
+        9: ("churned", "win_back"), 10: ("churned", "nurture"),
+        11: ("new", "welcome"), 12: ("warming", "nurture"),
+    }
+    assert p[2]["next_best_action_reason"] == "upsell_custom: intent_wants_custom 60 >= 60"
+    assert p[4]["next_best_action_reason"] == "send_ppv: intent_high_intent 60 >= 60"
+    assert p[5]["next_best_action_reason"] == (
+        "offer_discount: intent_discount_request 60 >= 60 in stage cooling_off")
+    assert p[7]["next_best_action_reason"] == (
+        "offer_discount: discount_sensitivity always in stage at_risk")
+    assert p[9]["next_best_action_reason"] == "win_back: stage churned with lifetime spend $10.00"
+    assert p[1]["next_best_action_reason"].startswith("deprioritize: time_waster_score 70 ")
+    # The classifier's columns travel into the profile; those it did not write are null.
+    assert (p[2]["intent_wants_custom"], p[2]["last_objection"], p[2]["top_objection"],
+            p[2]["classifier_model"]) == (60, "price", "too expensive", "rules-v1")
+    assert p[2]["fan_type"] is None and p[12]["intent_wants_custom"] is None

@@ -1,26 +1,29 @@
--- marts.fan_profile: one row per fan (creator_id, fan_id), every field as defined in
--- fan-profile.md, computed as of as_of(). Money is integer cents, gross unless named net.
-WITH fans AS (
-    -- Every fan the creator knows of: listed as a subscriber, paying, or chatting.
-    SELECT creator_id, fan_id FROM staging.fans
-    UNION
-    SELECT creator_id, fan_id FROM marts.transactions
-    UNION
-    SELECT creator_id, fan_id FROM staging.chats
-),
-ppv_sent AS (
+-- marts.fan_profile: one row per fan (creator_id, fan_id), every field of fan-profile.md computed
+-- as of as_of(). Money is integer cents, gross unless named net. Each field is computed once:
+-- money here and in intermediate.fan_money, engagement signals in intermediate.fan_engagement
+-- (which also decides who the creator's fans are), the stage in intermediate.fan_stage, and the
+-- classifier's view in intermediate.fan_personality; the column descriptions are in
+-- ofhq_pipeline/lifecycle/dictionary.py (docs/data-dictionary.md).
+WITH ppv_sent AS (
     -- PPV offers made to this fan personally: mass-message sends do not count.
     SELECT creator_id, fan_id, count(*) AS ppv_sent_count
     FROM staging.messages
     WHERE NOT is_from_fan AND price_cents > 0 AND NOT is_mass_message AND created_at <= as_of()
     GROUP BY ALL
 ),
-paid_periods AS (
+discounts AS (
+    -- Over the fan's paid subscription periods: how many were discounted.
     SELECT
         creator_id,
         fan_id,
-        count(*)                                                                  AS paid,
-        count(*) FILTER (WHERE discount_percent > 0 OR price_cents < regular_price_cents) AS discounted
+        CASE
+            WHEN count(*) FILTER (WHERE discount_percent > 0 OR price_cents < regular_price_cents) = 0
+                THEN 'never'
+            WHEN count(*) FILTER (WHERE discount_percent > 0 OR price_cents < regular_price_cents)
+                 = count(*)
+                THEN 'always'
+            ELSE 'sometimes'
+        END AS discount_sensitivity
     FROM staging.subscription_periods
     WHERE price_cents > 0 AND started_at <= as_of()
     GROUP BY ALL
@@ -31,10 +34,72 @@ money AS (
         avg_order_cents(lifetime_spend_cents, purchase_count) AS avg_order_value_cents,
         lifetime_spend_cents - subscription_cents AS non_subscription_cents
     FROM intermediate.fan_money
+),
+stage_history AS (
+    -- The fan's recorded stage changes up to as_of(), in the order they were recorded (an
+    -- instant evaluated twice may hold two), and the last one into another stage than his own.
+    SELECT
+        ev.fan_id,
+        ev.to_stage,
+        ev.occurred_at,
+        ev.event_id,
+        st.stage,
+        max((ev.occurred_at, ev.event_id)) FILTER (WHERE ev.to_stage <> st.stage)
+            OVER (PARTITION BY ev.fan_id)                              AS left_other_stage
+    FROM marts.fan_lifecycle_events AS ev
+    JOIN intermediate.fan_stage AS st USING (fan_id)
+    WHERE ev.event_type = 'stage_change' AND ev.occurred_at <= as_of()
+),
+stage_since AS (
+    -- When the current stage was first recorded: the start of its latest unbroken run.
+    SELECT fan_id, min(occurred_at) AS stage_updated_at
+    FROM stage_history
+    WHERE to_stage = stage
+      AND (left_other_stage IS NULL OR (occurred_at, event_id) > left_other_stage)
+    GROUP BY fan_id
+),
+next_action AS (
+    -- The first rule that applies, in this order, with the values that fired it. An intent fires
+    -- at a score of 60 or more; a fan not classified yet fires none.
+    SELECT
+        e.fan_id,
+        CASE
+            WHEN e.deprioritized_until IS NOT NULL THEN {
+                'action': 'deprioritize',
+                'reason': 'deprioritize: time_waster_score ' || e.time_waster_score
+                          || ' and no spend, until ' || strftime(e.deprioritized_until, '%Y-%m-%d %H:%M')}
+            WHEN i.intent_wants_custom >= 60 THEN {
+                'action': 'upsell_custom',
+                'reason': 'upsell_custom: intent_wants_custom ' || i.intent_wants_custom || ' >= 60'}
+            WHEN i.intent_ready_to_buy >= 60 OR i.intent_high_intent >= 60 THEN {
+                'action': 'send_ppv',
+                'reason': 'send_ppv: ' || CASE WHEN i.intent_ready_to_buy >= 60
+                    THEN 'intent_ready_to_buy ' || i.intent_ready_to_buy
+                    ELSE 'intent_high_intent ' || i.intent_high_intent END || ' >= 60'}
+            WHEN st.stage IN ('cooling_off', 'at_risk')
+                 AND (i.intent_discount_request >= 60 OR d.discount_sensitivity = 'always') THEN {
+                'action': 'offer_discount',
+                'reason': 'offer_discount: ' || CASE WHEN i.intent_discount_request >= 60
+                    THEN 'intent_discount_request ' || i.intent_discount_request || ' >= 60'
+                    ELSE 'discount_sensitivity always' END || ' in stage ' || st.stage}
+            WHEN st.stage IN ('at_risk', 'churned') AND m.lifetime_spend_cents > 0 THEN {
+                'action': 'win_back',
+                'reason': 'win_back: stage ' || st.stage || ' with lifetime spend $'
+                          || printf('%.2f', m.lifetime_spend_cents / 100)}
+            WHEN st.stage = 'new' THEN {
+                'action': 'welcome', 'reason': 'welcome: stage new'}
+            ELSE {
+                'action': 'nurture', 'reason': 'nurture: no other rule applies (stage ' || st.stage || ')'}
+        END AS nba
+    FROM intermediate.fan_engagement AS e
+    JOIN intermediate.fan_stage AS st USING (fan_id)
+    LEFT JOIN money AS m USING (fan_id)
+    LEFT JOIN discounts AS d USING (fan_id)
+    LEFT JOIN intermediate.fan_personality AS i USING (fan_id)
 )
 SELECT
-    fans.creator_id,
-    fans.fan_id,
+    e.creator_id,
+    e.fan_id,
     f.username,
     f.name,
     -- Money & purchases
@@ -76,12 +141,7 @@ SELECT
     CASE WHEN s.ppv_sent_count > 0
         THEN least(1.0, coalesce(m.ppv_bought_count, 0) / s.ppv_sent_count)
     END                                                         AS conversion_rate,
-    CASE
-        WHEN coalesce(d.paid, 0) = 0 THEN NULL
-        WHEN d.discounted = 0 THEN 'never'
-        WHEN d.discounted = d.paid THEN 'always'
-        ELSE 'sometimes'
-    END                                                         AS discount_sensitivity,
+    d.discount_sensitivity,
     coalesce(m.chargeback_count, 0)                             AS chargeback_count,
     coalesce(m.refund_count, 0)                                 AS refund_count,
     coalesce(m.chargeback_count, 0) >= 1 OR coalesce(m.refund_count, 0) >= 2
@@ -90,9 +150,62 @@ SELECT
     f.subscribed_at,
     f.subscription_status,
     f.subscription_expires_at,
+    -- Engagement signals
+    e.last_message_at,
+    e.last_fan_message_at,
+    e.fan_message_count,
+    e.active_hours,
+    e.avg_reply_time_s,
+    e.last_activity_at,
+    e.temperature,
+    e.spend_tier,
+    e.time_waster_score,
+    e.deprioritized_until,
+    st.follow_up_due_at,
+    a.nba.action                                                AS next_best_action,
+    a.nba.reason                                                AS next_best_action_reason,
+    -- Relationship stage
+    st.stage,
+    ss.stage_updated_at,
+    i.last_objection,
+    i.top_objection,
+    -- Personality, intent (0-100) and the classification they come from
+    i.fan_type,
+    i.tone_preference,
+    i.emotional_drivers,
+    i.emotional_needs,
+    i.content_format_preference,
+    i.length_preference,
+    i.narrative_summary,
+    i.frequency_preference,
+    i.best_opener_type,
+    i.best_offer_type,
+    i.custom_interest_level,
+    i.toxicity_flag,
+    i.toxicity_reason,
+    i.intent_ready_to_buy,
+    i.intent_wants_custom,
+    i.intent_price_question,
+    i.intent_discount_request,
+    i.intent_wants_more,
+    i.intent_high_intent,
+    i.intent_churn_risk,
+    i.intent_escalation_intent,
+    i.intent_trust_intent,
+    i.intent_attention_intent,
+    i.intent_status_intent,
+    i.intent_emotional_support,
+    i.intent_entertainment,
+    i.intent_boundary_testing,
+    i.classified_at,
+    i.classifier_model,
     as_of()                                                     AS as_of
-FROM fans
+FROM intermediate.fan_engagement AS e
 LEFT JOIN staging.fans AS f USING (creator_id, fan_id)
 LEFT JOIN money AS m USING (creator_id, fan_id)
 LEFT JOIN ppv_sent AS s USING (creator_id, fan_id)
-LEFT JOIN paid_periods AS d USING (creator_id, fan_id)
+LEFT JOIN discounts AS d USING (creator_id, fan_id)
+LEFT JOIN intermediate.fan_stage AS st USING (creator_id, fan_id)
+LEFT JOIN stage_since AS ss USING (fan_id)
+LEFT JOIN next_action AS a USING (fan_id)
+LEFT JOIN intermediate.fan_personality AS i USING (creator_id, fan_id)

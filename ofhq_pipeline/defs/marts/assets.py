@@ -9,6 +9,7 @@ import dagster as dg
 import duckdb
 
 from ofhq_pipeline.defs.creators.partitions import creator_partitions
+from ofhq_pipeline.lifecycle.dictionary import TABLES, describe, table_schema
 from ofhq_pipeline.resources.lake import Lake, LakeResource, quote
 from ofhq_pipeline.resources.sync_settings import SyncSettings
 
@@ -28,6 +29,7 @@ def mart_asset(
         partitions_def=creator_partitions,
         kinds={"duckdb", "parquet"},
         description=description,
+        metadata={"dagster/column_schema": table_schema(table)} if table in TABLES else None,
     )
     def _asset(
         context: dg.AssetExecutionContext, lake: LakeResource, sync: SyncSettings
@@ -38,7 +40,7 @@ def mart_asset(
         path = output_path(store, layer, table, creator_id, context.run_id)
         with store.session(creator_id, as_of=as_of, run_id=context.run_id) as con:
             rows = store.write_model(con, f"{layer}/{table}", path)
-            schema = column_schema(con, path)
+            schema = describe(column_schema(con, path), table)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": rows,
@@ -82,9 +84,13 @@ fan_profile = mart_asset(
         key("staging", "subscription_periods"),
         key("staging", "messages"),
         key("staging", "chats"),
+        key("intermediate", "fan_engagement"),
+        key("intermediate", "fan_stage"),
+        key("intermediate", "fan_personality"),
+        key("marts", "fan_lifecycle_events"),
     ],
-    "One row per fan: every money & purchases field and the subscription fields of the fan "
-    "profile, computed as of the run's as-of instant.",
+    "One row per fan: every field of the fan profile (money, subscription, engagement, stage, "
+    "next best action, personality and intent), computed as of the run's as-of instant.",
 )
 creator_revenue_daily = mart_asset(
     "creator_revenue_daily",

@@ -19,6 +19,7 @@ from ofhq_pipeline.defs.chatters.assets import CHATTER_KEYS
 from ofhq_pipeline.defs.creators.partitions import creator_partitions
 from ofhq_pipeline.defs.intelligence.assets import INTELLIGENCE_KEYS
 from ofhq_pipeline.defs.marts.assets import mart_assets
+from ofhq_pipeline.lifecycle.agency import fan_agency_path, write_fan_agency
 from ofhq_pipeline.resources.lake import RAW_TABLES, Lake, LakeResource, atomic_write, quote
 from ofhq_pipeline.warehouse.deployment import DUCKDB_WRITER_POOL
 from ofhq_pipeline.warehouse.resource import MartsPostgresResource
@@ -52,6 +53,8 @@ def layer_files(store: Lake) -> dict[tuple[str, str], str]:
                 files[layer, folder.name] = quote(folder / "*.parquet")
     for table, paths in store.current_marts().items():
         files["marts", table] = file_list(paths)
+    if fan_agency_path(store).exists():  # spans creators: publish builds it
+        files["marts", "fan_agency"] = quote(fan_agency_path(store))
     return files
 
 
@@ -142,6 +145,7 @@ def publish(
     with publish_lock(store):
         if creator_id and run_id:
             store.commit_marts(creator_id, run_id)
+        write_fan_agency(store)
         published_at = datetime.now(UTC)
         counts = build_analysts_file(store, store.paths.analysts_marts, published_at)
         build_warehouse_catalog(store, store.paths.warehouse)

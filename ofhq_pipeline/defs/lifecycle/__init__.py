@@ -1,0 +1,1 @@
+"""Lifecycle: engagement signals, relationship stages, lifecycle events, daily stage decay."""

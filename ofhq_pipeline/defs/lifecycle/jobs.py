@@ -1,0 +1,20 @@
+"""Re-evaluating one creator's stages from what the lake already holds: no API call."""
+
+import dagster as dg
+
+from ofhq_pipeline.defs.creators.partitions import creator_partitions
+
+STAGE_DECAY_TRIGGER = {"ofhq/trigger": "stage_decay"}
+
+# Staging → marts → published file for one creator: raw (the API and the landing store), the
+# real-time alerts and the classifier (which may call an LLM) are left out.
+stage_decay_job = dg.define_asset_job(
+    "stage_decay",
+    selection=dg.AssetSelection.groups("staging", "fan_aggregates", "marts")
+    - dg.AssetSelection.groups("intelligence"),
+    partitions_def=creator_partitions,
+    executor_def=dg.in_process_executor,
+    description="Rebuilds one creator's staging, marts and lifecycle as of the run's instant from "
+    "the lake alone, so stages decay (active_buyer → cooling_off → …) without any new event.",
+    tags=STAGE_DECAY_TRIGGER,
+)

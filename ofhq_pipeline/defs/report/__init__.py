@@ -1,0 +1,1 @@
+"""System Intelligence report: the agency at a glance, in the Dagster UI and as a web page."""

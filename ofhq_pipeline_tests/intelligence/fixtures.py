@@ -1,0 +1,50 @@
+"""What the classifier's and the chatters' tests share: the test key, a lake, inputs built through
+the real staging and `marts.transactions` models, and the local fake OpenAI server. A conftest
+imports the fixtures (`lake`, `fake`, `openai_url`) by their functions' names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+
+from ofhq_pipeline.resources.lake import Lake
+from ofhq_pipeline_tests.builders import CREATOR, T0, make_lake
+from ofhq_pipeline_tests.intelligence.fake_openai import FakeOpenAI
+from ofhq_pipeline_tests.servers import serve_app
+
+API_KEY = "sk-test-secret-0123456789abcdef"
+STAGING = ["fans", "subscription_periods", "transactions", "messages", "chats", "vault_media"]
+
+
+def at(minutes: float) -> datetime:
+    """T0 (2026-10-01 00:00 UTC) plus `minutes`."""
+    return T0 + timedelta(minutes=minutes)
+
+
+def build_inputs(lake: Lake, *, as_of: datetime, run_id: str, creator_id: str = CREATOR) -> None:
+    """Staging, then `marts.transactions` committed as a finished run leaves it."""
+    for table in STAGING:
+        with lake.session(creator_id) as con:
+            lake.write_model(con, f"staging/{table}", lake.staging_path(table, creator_id))
+    with lake.session(creator_id, as_of=as_of, run_id=run_id) as con:
+        lake.write_model(con, "marts/transactions",
+                         lake.mart_path("transactions", creator_id, run_id))
+    lake.commit_marts(creator_id, run_id)
+
+
+@pytest.fixture(name="lake")
+def lake_fixture(tmp_path) -> Lake:
+    return make_lake(tmp_path / "home")
+
+
+@pytest.fixture(name="fake")
+def fake_fixture() -> FakeOpenAI:
+    return FakeOpenAI()
+
+
+@pytest.fixture(name="openai_url")
+def openai_url_fixture(fake) -> Iterator[str]:
+    with serve_app(fake.app()) as url:
+        yield f"{url}/v1"

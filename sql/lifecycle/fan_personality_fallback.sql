@@ -1,0 +1,38 @@
+-- intelligence.fan_personality when the classifier has produced nothing for the creator yet: an
+-- empty relation with the classifier's per-fan columns and types (classifier.md), so every model
+-- that reads it binds. ofhq_pipeline/lifecycle/models.py chooses between it and the real table.
+SELECT
+    CAST(NULL AS VARCHAR)       AS creator_id,
+    CAST(NULL AS BIGINT)        AS fan_id,
+    CAST(NULL AS VARCHAR)       AS fan_type,
+    CAST(NULL AS VARCHAR)       AS tone_preference,
+    CAST(NULL AS VARCHAR[])     AS emotional_drivers,
+    CAST(NULL AS VARCHAR[])     AS emotional_needs,
+    CAST(NULL AS VARCHAR)       AS content_format_preference,
+    CAST(NULL AS VARCHAR)       AS length_preference,
+    CAST(NULL AS VARCHAR)       AS narrative_summary,
+    CAST(NULL AS VARCHAR)       AS frequency_preference,
+    CAST(NULL AS VARCHAR)       AS best_opener_type,
+    CAST(NULL AS VARCHAR)       AS best_offer_type,
+    CAST(NULL AS INTEGER)       AS custom_interest_level,
+    CAST(NULL AS BOOLEAN)       AS toxicity_flag,
+    CAST(NULL AS VARCHAR)       AS toxicity_reason,
+    CAST(NULL AS INTEGER)       AS intent_ready_to_buy,
+    CAST(NULL AS INTEGER)       AS intent_wants_custom,
+    CAST(NULL AS INTEGER)       AS intent_price_question,
+    CAST(NULL AS INTEGER)       AS intent_discount_request,
+    CAST(NULL AS INTEGER)       AS intent_wants_more,
+    CAST(NULL AS INTEGER)       AS intent_high_intent,
+    CAST(NULL AS INTEGER)       AS intent_churn_risk,
+    CAST(NULL AS INTEGER)       AS intent_escalation_intent,
+    CAST(NULL AS INTEGER)       AS intent_trust_intent,
+    CAST(NULL AS INTEGER)       AS intent_attention_intent,
+    CAST(NULL AS INTEGER)       AS intent_status_intent,
+    CAST(NULL AS INTEGER)       AS intent_emotional_support,
+    CAST(NULL AS INTEGER)       AS intent_entertainment,
+    CAST(NULL AS INTEGER)       AS intent_boundary_testing,
+    CAST(NULL AS VARCHAR)       AS last_objection,
+    CAST(NULL AS VARCHAR)       AS top_objection,
+    CAST(NULL AS TIMESTAMPTZ)   AS classified_at,
+    CAST(NULL AS VARCHAR)       AS classifier_model
+WHERE false

@@ -1,0 +1,69 @@
+-- Lifecycle definitions (fan-profile.md, Engagement signals and Relationship stage), loaded into
+-- every lifecycle session after sql/macros.sql. The thresholds live here and nowhere else.
+-- "Within N days" of as_of() means at most N days (N × 24 h) before it, bounds included.
+
+-- At most `n` days before as_of() (NULL when `instant` is NULL). The casts let sessions without
+-- an as_of (the agency rollup) load these macros too.
+CREATE OR REPLACE MACRO within_days(instant, n) AS
+    instant >= CAST(as_of() AS TIMESTAMPTZ) - to_days(CAST(n AS INTEGER));
+
+-- Seconds from `earlier` to `later` (fractional), in integer arithmetic on the UTC epoch:
+-- subtracting TIMESTAMPTZ values goes through the ICU calendar and costs microseconds a row.
+CREATE OR REPLACE MACRO seconds_between(earlier, later) AS
+    (epoch_us(later) - epoch_us(earlier)) / 1000000;
+
+-- Days from `instant` to as_of(), one decimal, for the reasons that explain a rule.
+CREATE OR REPLACE MACRO days_ago(instant) AS
+    printf('%.1f', seconds_between(instant, CAST(as_of() AS TIMESTAMPTZ)) / 86400);
+
+-- Dollars for a reason text, e.g. 1234 → '$12.34'.
+CREATE OR REPLACE MACRO dollars(cents) AS '$' || printf('%.2f', cents / 100);
+
+-- spend_tier: lifetime spend 0 none, < $50 bronze, < $200 silver, < $1,000 gold, else platinum.
+CREATE OR REPLACE MACRO spend_tier(spend_cents) AS
+    CASE
+        WHEN coalesce(spend_cents, 0) <= 0 THEN 'none'
+        WHEN spend_cents < 5000 THEN 'bronze'
+        WHEN spend_cents < 20000 THEN 'silver'
+        WHEN spend_cents < 100000 THEN 'gold'
+        ELSE 'platinum'
+    END;
+
+-- The lifetime spend at which each tier is reached (the milestones of fan_lifecycle_events).
+CREATE OR REPLACE MACRO spend_tier_thresholds() AS TABLE
+    SELECT * FROM (VALUES ('bronze', 1), ('silver', 5000), ('gold', 20000), ('platinum', 100000))
+        AS t(tier, threshold_cents);
+
+-- temperature: days since the last activity ≤ 2 HOT, ≤ 7 WARM, ≤ 14 COOLING, ≤ 30 COLD, else
+-- (or never active) ICE_COLD.
+CREATE OR REPLACE MACRO temperature(last_activity_at) AS
+    CASE
+        WHEN within_days(last_activity_at, 2) THEN 'HOT'
+        WHEN within_days(last_activity_at, 7) THEN 'WARM'
+        WHEN within_days(last_activity_at, 14) THEN 'COOLING'
+        WHEN within_days(last_activity_at, 30) THEN 'COLD'
+        ELSE 'ICE_COLD'
+    END;
+
+-- time_waster_score = round(100 · m/(m+20) · 20/(20+s)), m fan messages and s purchase dollars in
+-- the 30 days before as_of(). With s in cents it is 200000·m / ((m+20)·(2000+s_cents)), rounded
+-- half up in exact integer arithmetic.
+CREATE OR REPLACE MACRO time_waster_score(fan_messages, purchase_cents) AS
+    CAST((2 * 200000 * fan_messages + (fan_messages + 20) * (2000 + purchase_cents))
+         // (2 * (fan_messages + 20) * (2000 + purchase_cents)) AS INTEGER);
+
+-- time_waster_score at or above which a fan who never paid is deprioritized, and for how long.
+CREATE OR REPLACE MACRO deprioritize_score() AS 70;
+CREATE OR REPLACE MACRO deprioritize_days() AS 7;
+
+-- Stages from most to least engaged (fan_agency.best_stage): paying, then chatting, then decay.
+CREATE OR REPLACE MACRO stage_rank(stage) AS
+    CASE stage
+        WHEN 'active_buyer' THEN 1
+        WHEN 'reactivated' THEN 2
+        WHEN 'warming' THEN 3
+        WHEN 'new' THEN 4
+        WHEN 'cooling_off' THEN 5
+        WHEN 'at_risk' THEN 6
+        WHEN 'churned' THEN 7
+    END;

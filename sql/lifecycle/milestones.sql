@@ -1,0 +1,91 @@
+-- The milestones fans reached by as_of() that the log does not hold yet, each dated when it
+-- happened: `first_purchase`, `spend_tier:<tier>` (the purchase that took lifetime spend to the
+-- tier's threshold) and `sub_anniversary:<years>` (while still subscribed). A milestone is
+-- recorded once per fan, whatever later refunds or chargebacks do to the figures.
+WITH recorded AS (
+    SELECT fan_id, milestone FROM lifecycle.recorded_events WHERE event_type = 'milestone'
+),
+money_pending AS (
+    -- What each fan's spend has reached and the log does not hold: only these fans' purchases
+    -- are replayed below, so an evaluation with nothing new costs next to nothing.
+    SELECT m.fan_id, 'first_purchase' AS milestone, 1 AS threshold_cents
+    FROM intermediate.fan_money AS m
+    WHERE m.purchase_count > 0
+    UNION ALL
+    SELECT m.fan_id, 'spend_tier:' || t.tier, t.threshold_cents
+    FROM intermediate.fan_money AS m
+    JOIN spend_tier_thresholds() AS t ON m.lifetime_spend_cents >= t.threshold_cents
+),
+pending AS (
+    SELECT * FROM money_pending ANTI JOIN recorded USING (fan_id, milestone)
+),
+purchases AS (
+    -- The pending fans' purchases in order, with lifetime spend after each.
+    SELECT
+        creator_id,
+        fan_id,
+        transaction_id,
+        created_at,
+        type,
+        amount_cents,
+        sum(amount_cents) OVER (
+            PARTITION BY fan_id ORDER BY created_at, transaction_id ROWS UNBOUNDED PRECEDING
+        )                                                                   AS running_cents
+    FROM marts.transactions
+    WHERE is_purchase AND fan_id IN (SELECT fan_id FROM pending)
+),
+money_milestones AS (
+    -- The purchase that took lifetime spend from below the milestone's threshold to it.
+    SELECT
+        p.creator_id,
+        p.fan_id,
+        pending.milestone,
+        p.created_at                                                        AS occurred_at,
+        CASE WHEN pending.milestone = 'first_purchase'
+            THEN 'first purchase: ' || dollars(p.amount_cents) || ' ' || p.type
+                 || ' (' || p.transaction_id || ')'
+            ELSE 'lifetime spend reached ' || dollars(p.running_cents) || ' (>= '
+                 || dollars(pending.threshold_cents) || ') with ' || p.transaction_id
+        END                                                                 AS reason
+    FROM pending
+    JOIN purchases AS p
+        ON p.fan_id = pending.fan_id
+       AND p.running_cents - p.amount_cents < pending.threshold_cents
+       AND p.running_cents >= pending.threshold_cents
+),
+anniversaries AS (
+    SELECT
+        creator_id,
+        fan_id,
+        'sub_anniversary:' || years                                         AS milestone,
+        subscribed_at + to_years(years)                                     AS occurred_at,
+        years || (CASE WHEN years = 1 THEN ' year' ELSE ' years' END) || ' since subscribing on '
+            || strftime(subscribed_at, '%Y-%m-%d')                          AS reason,
+        subscription_status,
+        subscription_expires_at
+    FROM staging.fans,
+         range(1, year(as_of()) - year(subscribed_at) + 1) AS r(years)
+    WHERE subscribed_at <= as_of()
+),
+anniversary_milestones AS (
+    -- An anniversary counts when it has come and the subscription still ran on that day.
+    SELECT creator_id, fan_id, milestone, occurred_at, reason
+    FROM anniversaries
+    WHERE occurred_at <= as_of()
+      AND (subscription_status = 'active' OR subscription_expires_at >= occurred_at)
+),
+new_milestones AS (
+    SELECT * FROM money_milestones
+    UNION ALL
+    SELECT * FROM anniversary_milestones ANTI JOIN recorded USING (fan_id, milestone)
+)
+SELECT
+    creator_id,
+    fan_id,
+    'milestone'                 AS event_type,
+    CAST(NULL AS VARCHAR)       AS from_stage,
+    CAST(NULL AS VARCHAR)       AS to_stage,
+    milestone,
+    occurred_at,
+    reason
+FROM new_milestones
