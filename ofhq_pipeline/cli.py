@@ -15,7 +15,9 @@ from rich.table import Table
 
 from ofhq_pipeline.intelligence.commands import classify
 from ofhq_pipeline.realtime.commands import webhooks
+from ofhq_pipeline.segments.commands import segments
 from ofhq_pipeline.settings import Paths, parse_instant
+from ofhq_pipeline.vault.commands import vault
 from ofhq_pipeline.warehouse.commands import access
 
 console = Console(stderr=False)
@@ -75,6 +77,8 @@ def sync_command(creators: tuple[str, ...], full: bool) -> None:
 main.add_command(webhooks)
 main.add_command(classify)
 main.add_command(access)
+main.add_command(segments)
+main.add_command(vault)
 
 
 @main.group()

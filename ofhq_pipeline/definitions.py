@@ -15,6 +15,7 @@ from ofhq_pipeline.defs.intelligence.sensors import build_reclassify_sensor
 from ofhq_pipeline.defs.lifecycle.assets import lifecycle_assets
 from ofhq_pipeline.defs.lifecycle.jobs import stage_decay_job
 from ofhq_pipeline.defs.lifecycle.schedules import stage_decay_schedule
+from ofhq_pipeline.defs.ltv.assets import ltv_assets
 from ofhq_pipeline.defs.marts.assets import mart_assets
 from ofhq_pipeline.defs.marts.publish import publish_marts
 from ofhq_pipeline.defs.realtime.assets import realtime_assets
@@ -25,7 +26,9 @@ from ofhq_pipeline.defs.report.assets import (
     system_report_job,
     system_report_schedule,
 )
+from ofhq_pipeline.defs.segments.assets import segment_assets
 from ofhq_pipeline.defs.staging.assets import staging_assets
+from ofhq_pipeline.defs.vault.assets import vault_assets
 from ofhq_pipeline.realtime.telegram import TelegramResource
 from ofhq_pipeline.resources.alert_rules import AlertRules
 from ofhq_pipeline.resources.api import OfapiResource
@@ -34,6 +37,7 @@ from ofhq_pipeline.resources.landing import LandingResource
 from ofhq_pipeline.resources.openai_classifier import OpenAIClassifierResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
 from ofhq_pipeline.settings import DEFAULT_SIMULATOR_URL, env_or
+from ofhq_pipeline.vault.resource import VaultTaggerResource
 from ofhq_pipeline.warehouse.resource import MartsPostgresResource
 
 
@@ -55,6 +59,7 @@ def resources() -> dict[str, dg.ConfigurableResource]:
         "alert_rules": AlertRules(),
         "classifier": OpenAIClassifierResource.from_env(),
         "chatters": ChattersResource.from_env(),
+        "vault_tagger": VaultTaggerResource.from_env(),
         "marts_postgres": MartsPostgresResource(
             url=env_or("OFHQ_MARTS_POSTGRES_URL"), role_prefix=env_or("OFHQ_MARTS_ROLE_PREFIX")
         ),
@@ -72,6 +77,9 @@ def build_definitions() -> dg.Definitions:
             publish_marts,
             *realtime_assets,
             *intelligence_assets,
+            *vault_assets,
+            *segment_assets,
+            *ltv_assets,
             *chatter_assets,
             *report_assets,
         ],

@@ -3,6 +3,7 @@ generated docs/data-dictionary.md is never stale."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import duckdb
@@ -73,6 +74,10 @@ def test_intermediate_columns_are_described(built):
 
 
 def test_fan_profile_has_every_field_of_the_specification():
+    if not SPEC.exists():  # the specification stands beside the project, as CI has it
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the fan profile specification is missing: {SPEC}")
+        pytest.skip(f"the fan profile specification is not beside the project ({SPEC})")
     text = SPEC.read_text()
     names = set()
     for line in text.splitlines():

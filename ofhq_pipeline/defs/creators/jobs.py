@@ -15,7 +15,8 @@ discover_creators_job = dg.define_asset_job(
 creator_sync_job = dg.define_asset_job(
     "creator_sync",
     selection=dg.AssetSelection.groups(
-        "raw", "staging", "fan_aggregates", "marts", "intelligence", "chatters", "realtime"
+        "raw", "staging", "fan_aggregates", "marts", "intelligence", "vault", "segments", "ltv",
+        "chatters", "realtime",
     ),
     partitions_def=creator_partitions,
     executor_def=dg.in_process_executor,

@@ -18,9 +18,13 @@ import duckdb
 from ofhq_pipeline.defs.chatters.assets import CHATTER_KEYS
 from ofhq_pipeline.defs.creators.partitions import creator_partitions
 from ofhq_pipeline.defs.intelligence.assets import INTELLIGENCE_KEYS
+from ofhq_pipeline.defs.ltv.assets import FAN_LTV
 from ofhq_pipeline.defs.marts.assets import mart_assets
+from ofhq_pipeline.defs.segments.assets import SEGMENT_MEMBERS
+from ofhq_pipeline.defs.vault.assets import VAULT_KEYS
 from ofhq_pipeline.lifecycle.agency import fan_agency_path, write_fan_agency
 from ofhq_pipeline.resources.lake import RAW_TABLES, Lake, LakeResource, atomic_write, quote
+from ofhq_pipeline.vault.status import install_analyst_macros
 from ofhq_pipeline.warehouse.deployment import DUCKDB_WRITER_POOL
 from ofhq_pipeline.warehouse.resource import MartsPostgresResource
 
@@ -100,6 +104,7 @@ def build_analysts_file(store: Lake, target: Path, published_at: datetime) -> di
                 [(schema, table, n, published_at) for schema, table, n in stats],
             )
             counts.update({f"{schema}.{table}": n for schema, table, n in stats})
+            install_analyst_macros(con, schema_name)
             con.execute("DETACH analysts")
         finally:
             con.close()
@@ -162,7 +167,14 @@ def publish(
     specs=[
         dg.AssetSpec(
             ["marts", "system_stats"],
-            deps=[*(a.key for a in mart_assets), *INTELLIGENCE_KEYS, *CHATTER_KEYS],
+            deps=[
+                *(a.key for a in mart_assets),
+                *INTELLIGENCE_KEYS,
+                *CHATTER_KEYS,
+                *VAULT_KEYS,
+                FAN_LTV,
+                SEGMENT_MEMBERS,
+            ],
             description="Live row counts of every table of the lake and the marts, per layer, "
             "as of the last publish: the operations page.",
             kinds={"duckdb"},

@@ -1,0 +1,1 @@
+"""Lifetime value assets: marts/fan_ltv."""

@@ -1,0 +1,57 @@
+"""Lifetime value and churn per creator (group `ltv`): marts/fan_ltv, BG/NBD + Gamma-Gamma fitted
+on the creator's discretionary purchases (the agency's pool when he has too few repeat buyers),
+with the fitted parameters in the materialization's metadata."""
+
+import dagster as dg
+from pydantic import Field
+
+from ofhq_pipeline.defs.creators.partitions import creator_partitions
+from ofhq_pipeline.defs.vault.assets import schema_of
+from ofhq_pipeline.ltv.build import HORIZON_DAYS, LtvConfig, build_fan_ltv
+from ofhq_pipeline.resources.lake import LakeResource
+from ofhq_pipeline.resources.sync_settings import SyncSettings
+
+FAN_LTV = dg.AssetKey(["marts", "fan_ltv"])
+
+
+class FanLtvConfig(dg.Config):
+    min_repeat_buyers: int = Field(
+        default=30, description="fewer fans with repeat purchases: fit on the agency's pool"
+    )
+    penalizer: float = Field(default=0.0, description="L2 penalty on the parameters (0: plain MLE)")
+
+
+@dg.asset(
+    key=FAN_LTV,
+    deps=[dg.AssetKey(["marts", "transactions"]), dg.AssetKey(["marts", "fan_profile"])],
+    group_name="ltv",
+    partitions_def=creator_partitions,
+    kinds={"duckdb", "parquet"},
+    description=f"Per fan: probability alive, churn probability, expected purchases and spend "
+    f"over the next {HORIZON_DAYS} days (BG/NBD + Gamma-Gamma on discretionary purchases: "
+    "subscription payments left out), and the inputs (frequency, recency, tenure in days).",
+)
+def fan_ltv(
+    context: dg.AssetExecutionContext,
+    config: FanLtvConfig,
+    lake: LakeResource,
+    sync: SyncSettings,
+) -> dg.MaterializeResult:
+    store = lake.lake()
+    as_of = sync.resolve_as_of(context)
+    path, report = build_fan_ltv(
+        store, context.partition_key, as_of=as_of, run_id=context.run_id,
+        config=LtvConfig(config.min_repeat_buyers, config.penalizer),
+    )
+    if report.status != "ok":
+        context.log.warning(f"{context.partition_key}: LTV fit failed: {report.error}")
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": report.fans,
+        "dagster/column_schema": schema_of(path),
+        **report.metadata(),
+        "as_of": as_of.isoformat(),
+        "path": str(path),
+    })
+
+
+ltv_assets = [fan_ltv]

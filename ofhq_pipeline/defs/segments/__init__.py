@@ -1,0 +1,1 @@
+"""Audience segment assets, one per segment of segments.yaml."""

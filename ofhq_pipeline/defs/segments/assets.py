@@ -1,0 +1,110 @@
+"""Audience segments per creator (group `segments`): one asset per segment of segments.yaml
+(`segments/<name>`), built when the code location loads, and `marts/segment_members`, every
+segment's members in one table for analysts.
+
+The YAML is compiled at load time: a segment naming an unknown field, an operator its field does
+not allow, or a bad value stops the code location from loading with an error naming the segment
+and the field. Each materialization shows the member count and a preview (Markdown) in the UI;
+`ofhq segments export NAME --format csv|json` exports the members for a mass message.
+"""
+
+from pathlib import Path
+
+import dagster as dg
+
+from ofhq_pipeline.defs.creators.partitions import creator_partitions
+from ofhq_pipeline.resources.lake import LakeResource
+from ofhq_pipeline.resources.sync_settings import SyncSettings
+from ofhq_pipeline.segments.members import build_members, build_segment_members, markdown_table
+from ofhq_pipeline.segments.spec import Segment, load_segments, segments_path
+
+SEGMENT_MEMBERS = dg.AssetKey(["marts", "segment_members"])
+BASE_DEPS = [
+    dg.AssetKey(["marts", "fan_profile"]),
+    dg.AssetKey(["marts", "fan_ltv"]),
+    dg.AssetKey(["marts", "fan_recommendations"]),
+]
+
+
+def segment_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["segments", name])
+
+
+def segment_asset(segment: Segment) -> dg.AssetsDefinition:
+    deps = list(BASE_DEPS)
+    if "fan_asset_status" in segment.sources:
+        deps.append(dg.AssetKey(["marts", "fan_asset_status"]))
+    description = (segment.description or f"Segment {segment.name}") + (
+        f" (filters: {', '.join(segment.fields) or 'vault items'})"
+    )
+
+    @dg.asset(
+        key=segment_key(segment.name),
+        deps=deps,
+        group_name="segments",
+        partitions_def=creator_partitions,
+        kinds={"duckdb", "parquet"},
+        description=description,
+        metadata={
+            "definition": dg.MetadataValue.json({"where": segment.where}),
+            "definition_hash": segment.definition_hash,
+        },
+    )
+    def _asset(
+        context: dg.AssetExecutionContext, lake: LakeResource, sync: SyncSettings
+    ) -> dg.MaterializeResult:
+        store = lake.lake()
+        as_of = sync.resolve_as_of(context)
+        membership = build_members(store, segment, context.partition_key, as_of=as_of,
+                                   run_id=context.run_id)
+        share = membership.members / membership.fans if membership.fans else 0.0
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": membership.members,
+            "members": membership.members,
+            "share_of_fans": round(share, 4),
+            "preview": dg.MetadataValue.md(
+                f"Top {len(membership.preview)} of {membership.members} by lifetime spend\n\n"
+                + markdown_table(membership.preview)
+            ),
+            "sql_where": dg.MetadataValue.md(f"```sql\n{segment.condition}\n```"),
+            "definition_hash": segment.definition_hash,
+            "export": f"ofhq segments export {segment.name} --format csv|json",
+            "as_of": as_of.isoformat(),
+            "path": str(membership.path),
+        })
+
+    _asset.__name__ = f"segments_{segment.name}"
+    return _asset
+
+
+def segment_members_asset(segments: list[Segment]) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=SEGMENT_MEMBERS,
+        deps=[segment_key(s.name) for s in segments],
+        group_name="segments",
+        partitions_def=creator_partitions,
+        kinds={"duckdb", "parquet"},
+        description="Every segment's members for the creator, one row per (segment, fan), with "
+        "the item to send each at his price: the analysts' view of segments.yaml.",
+    )
+    def segment_members(context: dg.AssetExecutionContext, lake: LakeResource):
+        store = lake.lake()
+        path, rows = build_segment_members(store, segments, context.partition_key,
+                                           context.run_id)
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": rows,
+            "segments": dg.MetadataValue.json([s.name for s in segments]),
+            "path": str(path),
+        })
+
+    return segment_members
+
+
+def build_segment_assets(path: Path | str | None = None) -> list[dg.AssetsDefinition]:
+    """One asset per segment of the YAML (OFHQ_SEGMENTS_PATH, else segments.yaml), plus
+    marts/segment_members; raises SegmentError for a definition that cannot compile."""
+    segments = load_segments(segments_path(path))
+    return [*(segment_asset(s) for s in segments), segment_members_asset(segments)]
+
+
+segment_assets = build_segment_assets()

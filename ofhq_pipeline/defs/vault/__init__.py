@@ -1,0 +1,1 @@
+"""Vault intelligence assets: fan asset status, the vault, its tags, recommendations."""

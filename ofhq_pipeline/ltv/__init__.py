@@ -1,0 +1,1 @@
+"""Lifetime value and churn: BG/NBD and Gamma-Gamma per creator."""

@@ -1,0 +1,1 @@
+"""Audience segments: filters over the fan profile, defined in segments.yaml."""

@@ -1,0 +1,1 @@
+"""Vault intelligence: vault items, their tags, what each fan has of them, what to offer him."""
