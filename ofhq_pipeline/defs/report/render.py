@@ -15,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from ofhq_pipeline.chatters.leaderboard import chatter_leaderboard
 from ofhq_pipeline.lifecycle.dictionary import TABLES
 from ofhq_pipeline.settings import Paths
 
@@ -68,6 +69,7 @@ class ReportData:
     revenue_by_day: list[tuple[date, int]] = field(default_factory=list)
     people: tuple[int, int] | None = None  # fan_agency: people, people with several creators
     last_runs: list[LastRun] = field(default_factory=list)
+    chatter_leaderboard: str = ""  # Markdown, "" without chatter data
 
     @property
     def fans(self) -> int:
@@ -107,6 +109,8 @@ def collect(analysts_file: Path, instance: dg.DagsterInstance | None, now: datet
             data.people = con.execute(
                 "SELECT count(*), count(*) FILTER (WHERE creators_followed > 1) "
                 "FROM marts.fan_agency").fetchone()
+        if "chatter_performance_daily" in tables:
+            data.chatter_leaderboard = chatter_leaderboard(con)  # the last 7 days in the file
     finally:
         con.close()
     return data
@@ -235,6 +239,8 @@ def render_markdown(data: ReportData) -> str:
     lines += ["## Live row counts (marts.system_stats)", ""]
     lines += md_table(["layer", "table", "rows"],
                       [[layer, name, f"{n:,}"] for layer, name, n in data.table_counts])
+    if data.chatter_leaderboard:
+        lines += ["## Chatters (last 7 days)", "", data.chatter_leaderboard, ""]
     lines += ["## What is tracked per fan", ""]
     for table in TABLES.values():
         lines += [f"### marts.{table.name}", "", table.description, ""]
