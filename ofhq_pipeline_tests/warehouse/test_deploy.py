@@ -82,8 +82,19 @@ def test_postgres_instance_stores_runs_and_events(tmp_path, pg_url, monkeypatch)
     finally:
         conn.close()
 
-    # The pool serialises DuckDB writers across processes: two runs' steps never overlap.
+    # The pool serialises DuckDB writers across processes: two runs' steps never overlap. A pool
+    # that does not serialise overlaps on every attempt; one more attempt is allowed because on a
+    # saturated 2-core machine a slot hand-over was once seen to lag the step's own clock.
     env = {**os.environ, "DAGSTER_PG_URL": pg_url, "DAGSTER_HOME": str(home)}
+    spans = probe_pair(env)
+    if spans[0][1] > spans[1][0]:
+        spans = probe_pair(env)
+    (_, a_end), (b_start, _) = spans
+    assert a_end <= b_start, spans
+
+
+def probe_pair(env: dict[str, str]) -> list[tuple[float, float]]:
+    """The (start, end) of each of two concurrent probe runs' steps, in start order."""
     probes = [
         subprocess.Popen(
             [sys.executable, "-m", "ofhq_pipeline_tests.warehouse.pool_probe", partition],
@@ -99,8 +110,7 @@ def test_postgres_instance_stores_runs_and_events(tmp_path, pg_url, monkeypatch)
         (line,) = [line for line in out.splitlines() if line.startswith("SPAN ")]
         _, _, start, end = line.split()
         spans.append((float(start), float(end)))
-    (a_start, a_end), (b_start, b_end) = sorted(spans)
-    assert a_end <= b_start, spans
+    return sorted(spans)
 
 
 def require_dagster_k8s() -> None:
