@@ -57,16 +57,17 @@ def main() -> None:
 
 def wait_for(stack, ids: list[str], timeout: float) -> dict[str, float]:
     """When each transaction id first showed in the analysts' file (monotonic seconds)."""
-    seen: dict[str, float] = {}
+    wanted, seen = set(ids), {}
     deadline = time.monotonic() + timeout
-    while len(seen) < len(ids) and time.monotonic() < deadline:
+    while len(seen) < len(wanted) and time.monotonic() < deadline:
         rows = stack.marts("SELECT transaction_id FROM marts.transactions "
                            "WHERE transaction_id LIKE 'tr_fresh_%'") or []
         now = time.monotonic()
         for (tx,) in rows:
-            seen.setdefault(tx, now)
+            if tx in wanted:
+                seen.setdefault(tx, now)
         time.sleep(0.05)
-    missing = set(ids) - set(seen)
+    missing = wanted - set(seen)
     if missing:
         raise SystemExit(f"not visible after {timeout:.0f} s: {sorted(missing)[:5]}\n"
                          f"{stack.log('daemon')}")

@@ -24,6 +24,8 @@ def test_the_assets_wire_into_the_existing_graph(tmp_path):
     assert node("marts", "fan_ltv").group_name == "ltv"
     for key in (("marts", "vault_tags"), ("segments", "ready_to_buy"), ("marts", "fan_ltv")):
         assert node(*key).partitions_def.name == "creators"
-    # The real-time job takes what depends on landed events, vault status included.
-    realtime = defs.resolve_job_def("realtime_update")
-    assert dg.AssetKey(["marts", "fan_asset_status"]) in realtime.asset_layer.executable_asset_keys
+    # The periodic sync builds them; real-time runs stay short and leave them to it.
+    sync_keys = defs.resolve_job_def("creator_sync").asset_layer.executable_asset_keys
+    realtime_keys = defs.resolve_job_def("realtime_update").asset_layer.executable_asset_keys
+    for key in (["marts", "fan_asset_status"], ["marts", "fan_ltv"], ["marts", "segment_members"]):
+        assert dg.AssetKey(key) in sync_keys and dg.AssetKey(key) not in realtime_keys

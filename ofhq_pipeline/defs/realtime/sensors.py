@@ -8,6 +8,17 @@ from ofhq_pipeline.defs.creators.partitions import creator_partitions, is_creato
 from ofhq_pipeline.defs.realtime.jobs import realtime_update_job
 from ofhq_pipeline.resources.landing import LandingResource
 
+WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED]
+
+
+def has_waiting_run(instance: dg.DagsterInstance, creator_id: str) -> bool:
+    runs = instance.get_run_ids(
+        filters=dg.RunsFilter(job_name=realtime_update_job.name, statuses=WAITING,
+                              tags={"dagster/partition": creator_id}),
+        limit=1,
+    )
+    return bool(runs)
+
 
 @dg.sensor(
     job=realtime_update_job,
@@ -29,10 +40,14 @@ def webhook_sensor(context: dg.SensorEvaluationContext, landing: LandingResource
         context.log.warning(f"events without a usable account_id: {ignored[:10]}")
     known = set(context.instance.get_dynamic_partitions(creator_partitions.name))
     added = sorted(set(creators) - known)
+    # A run still waiting in the queue reads every event landed before it starts: a burst for
+    # one creator needs no second run behind it.
+    waiting = {c for c in creators if has_waiting_run(context.instance, c)}
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(partition_key=creator_id, run_key=f"{creator_id}:{event_id}")
             for creator_id, event_id in sorted(creators.items())
+            if creator_id not in waiting
         ],
         dynamic_partitions_requests=[creator_partitions.build_add_request(added)] if added else [],
         cursor=str(last_id),
