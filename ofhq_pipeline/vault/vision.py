@@ -19,18 +19,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import openai
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from ofhq_pipeline.intelligence.llm import Budget, LLMSettings, with_correction
+from ofhq_pipeline.intelligence.llm import Budget, LLMSettings, SchemaChat
 from ofhq_pipeline.intelligence.pricing import cost_usd
-from ofhq_pipeline.intelligence.results import Usage, safe_error
+from ofhq_pipeline.intelligence.results import parse_completion
 
 PROMPT_VERSION = "vault-vision-v1"
 OK = "ok"
@@ -98,10 +98,6 @@ class VisionTag(BaseModel):
 class VisionOutput(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     tags: list[VisionTag] = Field(max_length=MAX_TAGS)
-
-
-class InvalidAnswer(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -186,25 +182,8 @@ def estimate_prompt_tokens(model: str, item: VisionItem, detail: str) -> int:
 
 
 def parse_answer(body: dict) -> VisionOutput:
-    choices = body.get("choices") or []
-    if not choices:
-        raise InvalidAnswer("no choices in the answer")
-    choice = choices[0] or {}
-    message = choice.get("message") or {}
-    if message.get("refusal"):
-        raise InvalidAnswer(f"refused: {str(message['refusal'])[:300]}")
-    if choice.get("finish_reason") == "length":
-        raise InvalidAnswer("answer cut off at the token limit")
-    content = message.get("content")
-    if not content:
-        raise InvalidAnswer("empty answer")
-    try:
-        return VisionOutput.model_validate_json(content)
-    except ValidationError as exc:
-        errors = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}" for e in exc.errors()[:5]
-        )
-        raise InvalidAnswer(f"schema: {errors}") from None
+    """A chat-completion body to validated tags; raises InvalidAnswer or Refused."""
+    return parse_completion(body, VisionOutput)
 
 
 def best_tags(output: VisionOutput) -> list[tuple[str, int]]:
@@ -215,25 +194,15 @@ def best_tags(output: VisionOutput) -> list[tuple[str, int]]:
     return [(tag, best[tag]) for tag in TAGS if tag in best]
 
 
-class VisionTagger:
+class VisionTagger(SchemaChat):
     """Tags items through chat completions with image input, a strict schema and a budget."""
 
     source = "vision"
 
     def __init__(self, settings: LLMSettings, *, detail: str = "low",
                  client: openai.OpenAI | None = None) -> None:
-        self.settings = settings
-        self.model = settings.model
+        super().__init__(settings, client)
         self.detail = detail
-        self.client = client or openai.OpenAI(
-            api_key=settings.api_key,
-            base_url=settings.base_url or None,
-            max_retries=settings.max_retries,
-            timeout=settings.timeout,
-        )
-
-    def close(self) -> None:
-        self.client.close()
 
     def new_budget(self) -> Budget:
         return Budget(self.settings.max_classifications, self.settings.max_usd)
@@ -248,9 +217,9 @@ class VisionTagger:
         """Tag `items` in the order given (also the budget's priority)."""
         budget = budget or self.new_budget()
         clock = now or (lambda: datetime.now(UTC))
-        with ThreadPoolExecutor(max_workers=max(1, self.settings.concurrency),
-                                thread_name_prefix="vault-vision") as pool:
-            answers = list(pool.map(lambda item: self.tag_one(item, budget, clock), items))
+        answers = self.in_parallel(
+            [partial(self.tag_one, item, budget, clock) for item in items], "vault-vision"
+        )
         outcome = VisionOutcome(stop_reason=budget.stop_reason)
         for item, answer in zip(items, answers, strict=True):
             if answer is None:
@@ -262,49 +231,22 @@ class VisionTagger:
     def tag_one(self, item: VisionItem, budget: Budget,
                 clock: Callable[[], datetime]) -> Tagging | None:
         """One item; None when the budget (or a stop) kept it from being sent."""
-        estimate = self.estimate_usd(item)
-        if not budget.reserve(estimate):
+        answered = self.ask(request_body(self.model, item, self.detail), parse_answer, budget,
+                            self.estimate_usd(item))
+        if answered is None:
             return None
-        body = request_body(self.model, item, self.detail)
-        usage = Usage()
-        output: VisionOutput | None = None
-        error: str | None = None
-        attempts = 0
-        try:
-            for attempts in (1, 2):
-                try:
-                    answer = self.client.chat.completions.create(**body).model_dump()
-                except openai.APIError as exc:
-                    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-                        budget.stop(f"stopped: {type(exc).__name__}")
-                    error = safe_error(exc, self.settings.api_key)
-                    break
-                usage = usage + Usage.of(answer)
-                try:
-                    output = parse_answer(answer)
-                    error = None
-                    break
-                except InvalidAnswer as exc:
-                    error = f"invalid answer: {exc}"
-                    if str(exc).startswith("refused"):
-                        break
-                    if attempts == 1:
-                        body = with_correction(body, answer, str(exc))
-        finally:
-            actual = cost_usd(self.settings.price, usage.prompt_tokens, usage.completion_tokens,
-                              usage.cached_tokens)
-            budget.settle(estimate, actual)
+        output = answered.output
         return Tagging(
             media_id=item.media_id,
             input_hash=item.input_hash,
             source=self.source,
             model=self.model,
-            status=OK if output is not None else FAILED,
+            status=answered.status,
             tagged_at=clock(),
             tags=best_tags(output) if output is not None else [],
-            error=error,
-            attempts=attempts,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cost_usd=actual,
+            error=answered.error,
+            attempts=answered.attempts,
+            prompt_tokens=answered.usage.prompt_tokens,
+            completion_tokens=answered.usage.completion_tokens,
+            cost_usd=answered.cost_usd,
         )
