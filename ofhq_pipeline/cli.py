@@ -15,6 +15,7 @@ from rich.table import Table
 
 from ofhq_pipeline.intelligence.commands import classify
 from ofhq_pipeline.realtime.commands import webhooks
+from ofhq_pipeline.realtime.daemon import daemon
 from ofhq_pipeline.segments.commands import segments
 from ofhq_pipeline.settings import Paths, parse_instant
 from ofhq_pipeline.vault.commands import vault
@@ -75,6 +76,7 @@ def sync_command(creators: tuple[str, ...], full: bool) -> None:
 
 
 main.add_command(webhooks)
+main.add_command(daemon)
 main.add_command(classify)
 main.add_command(access)
 main.add_command(segments)

@@ -63,7 +63,7 @@ class RealtimeStack:
         shutil.copy(PROJECT_ROOT / "dagster.yaml", self.dagster_home / "dagster.yaml")
         bin_dir = Path(sys.executable).parent
         self.spawn("receiver", [str(bin_dir / "ofhq"), "webhooks", "serve", "--port", str(self.port)])
-        self.spawn("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"])
+        self.spawn("daemon", [str(bin_dir / "ofhq"), "daemon", "-w", "workspace.yaml"])
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

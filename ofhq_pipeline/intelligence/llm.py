@@ -21,9 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-import openai
+if TYPE_CHECKING:  # imported on first call: most runs never reach the API
+    import openai
 
 from ofhq_pipeline.intelligence.pricing import (
     DEFAULT_EXPECTED_COMPLETION_TOKENS,
@@ -108,6 +109,8 @@ class Budget:
 def openai_client(settings: LLMSettings) -> openai.OpenAI:
     """The official client: 429, 5xx and timeouts retried by it (`max_retries`, backoff honouring
     `Retry-After`)."""
+    import openai
+
     return openai.OpenAI(
         api_key=settings.api_key,
         base_url=settings.base_url or None,
@@ -177,6 +180,8 @@ class SchemaChat:
         attempts = 0
         try:
             for attempts in (1, 2):
+                import openai
+
                 try:
                     answer = self.client.chat.completions.create(**body).model_dump()
                 except openai.APIError as exc:

@@ -22,10 +22,12 @@ import contextlib
 import io
 import warnings
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from lifetimes import BetaGeoFitter, GammaGammaFitter
-from lifetimes.utils import ConvergenceError
+
+if TYPE_CHECKING:  # `lifetimes` (with scipy and pandas) is imported when a model is fitted or used
+    from lifetimes import BetaGeoFitter
 
 LIBRARY = "lifetimes 0.11.3"
 
@@ -91,6 +93,9 @@ def fit_bgnbd(frequency, recency, T, *, penalizer: float = 0.0) -> BgNbdParams:
         raise FitError("BG/NBD needs fans with repeat purchases")
     # Identical (x, t_x, T) histories are one pattern with a weight: same likelihood, less work.
     patterns, weights = np.unique(np.stack([x, t_x, age], axis=1), axis=0, return_counts=True)
+    from lifetimes import BetaGeoFitter
+    from lifetimes.utils import ConvergenceError
+
     fitter = BetaGeoFitter(penalizer_coef=penalizer)
     try:
         with quiet():
@@ -110,6 +115,9 @@ def fit_gamma_gamma(frequency, monetary, *, penalizer: float = 0.0) -> GammaGamm
     keep = (x > 0) & (m > 0)
     if keep.sum() < 3:
         raise FitError("Gamma-Gamma needs at least 3 fans with repeat purchases")
+    from lifetimes import GammaGammaFitter
+    from lifetimes.utils import ConvergenceError
+
     fitter = GammaGammaFitter(penalizer_coef=penalizer)
     try:
         with quiet():
@@ -124,6 +132,7 @@ def fit_gamma_gamma(frequency, monetary, *, penalizer: float = 0.0) -> GammaGamm
 
 def _bgnbd(params: BgNbdParams) -> BetaGeoFitter:
     import pandas as pd
+    from lifetimes import BetaGeoFitter
 
     fitter = BetaGeoFitter()
     fitter.params_ = pd.Series(params.as_dict(), index=["r", "alpha", "a", "b"])

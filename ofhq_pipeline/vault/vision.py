@@ -22,14 +22,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit
 
-import openai
 from pydantic import BaseModel, ConfigDict, Field
 
 from ofhq_pipeline.intelligence.llm import Budget, LLMSettings, SchemaChat
 from ofhq_pipeline.intelligence.pricing import cost_usd
+
+if TYPE_CHECKING:
+    import openai
 from ofhq_pipeline.intelligence.results import parse_completion
 
 PROMPT_VERSION = "vault-vision-v1"

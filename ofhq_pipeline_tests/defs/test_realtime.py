@@ -4,6 +4,7 @@ out-of-order deliveries, alerts sent once, and live revenue."""
 from __future__ import annotations
 
 import json
+import statistics
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -234,3 +235,18 @@ def test_end_to_end_through_the_receiver_and_the_daemon(tmp_path):
         assert rows == [(77, 1250)], stack.log("daemon")
         assert stack.marts("SELECT creator_id, gross_cents FROM marts.creator_revenue_live") == \
             [("acct_e2e", 1250)]
+        # `ofhq daemon` evaluates the webhook sensor about every second (Dagster's loop: 5 s).
+        gaps = webhook_sensor_tick_gaps(stack.dagster_home)
+        assert gaps and statistics.median(gaps) < 3.0, gaps
+
+
+def webhook_sensor_tick_gaps(dagster_home) -> list[float]:
+    """Seconds between successive evaluations of the webhook sensor in that instance."""
+    instance = dg.DagsterInstance.from_config(str(dagster_home))
+    try:
+        state = next(s for s in instance.all_instigator_state() if s.instigator_name == "webhook_sensor")
+        times = sorted(t.timestamp for t in instance.get_ticks(state.instigator_origin_id,
+                                                              state.selector_id, limit=50))
+    finally:
+        instance.dispose()
+    return [b - a for a, b in zip(times, times[1:], strict=False)]

@@ -5,19 +5,48 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import pytest
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from ofhq_pipeline.definitions import build_definitions
 from ofhq_pipeline.defs.creators.schedules import next_in_rotation, periodic_sync_schedule
+from ofhq_pipeline.resources.api import OfapiResource
+from ofhq_pipeline_tests.servers import free_port, serve_app
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 DEFS = build_definitions()
 
 
-def tick(instance: dg.DagsterInstance, n: int) -> dg.RunRequest | dg.SkipReason:
+def api_answering(status: int) -> Starlette:
+    async def accounts(request):
+        return JSONResponse({"data": []} if status < 400 else {"error": "down"}, status_code=status)
+
+    return Starlette(routes=[Route("/api/accounts", accounts)])
+
+
+@pytest.fixture(scope="module")
+def api_up():
+    """The API the schedule checks before each tick."""
+    with serve_app(api_answering(200)) as url:
+        yield url
+
+
+@pytest.fixture
+def tick(api_up):
+    def evaluate(instance: dg.DagsterInstance, n: int, api_url: str = api_up):
+        return evaluate_tick(instance, n, api_url)
+
+    return evaluate
+
+
+def evaluate_tick(instance: dg.DagsterInstance, n: int, api_url: str) -> dg.RunRequest | dg.SkipReason:
     context = dg.build_schedule_context(
         instance=instance,
         scheduled_execution_time=START + timedelta(minutes=5 * n),
         repository_def=DEFS.get_repository_def(),
+        resources={"ofapi": OfapiResource(base_url=api_url)},
     )
     data = periodic_sync_schedule.evaluate_tick(context)
     if data.skip_message:
@@ -31,18 +60,18 @@ def tick(instance: dg.DagsterInstance, n: int) -> dg.RunRequest | dg.SkipReason:
     return request
 
 
-def test_no_creators_yet_skips(instance):
+def test_no_creators_yet_skips(instance, tick):
     assert isinstance(tick(instance, 0), dg.SkipReason)
 
 
-def test_each_creator_in_turn_then_again(instance):
+def test_each_creator_in_turn_then_again(instance, tick):
     creators = [f"acct_{i}" for i in range(9)]
     instance.add_dynamic_partitions("creators", list(reversed(creators)))
     picked = [tick(instance, n).partition_key for n in range(18)]
     assert picked == creators + creators  # 9 creators × 5 minutes: each every 45 minutes
 
 
-def test_cursor_survives_a_restart(tmp_path):
+def test_cursor_survives_a_restart(tmp_path, tick):
     (tmp_path / "dh").mkdir()
     home = str(tmp_path / "dh")
     first = dg.DagsterInstance.local_temp(tempdir=home)
@@ -54,7 +83,7 @@ def test_cursor_survives_a_restart(tmp_path):
     restarted.dispose()
 
 
-def test_creators_coming_and_going_keep_the_rotation(instance):
+def test_creators_coming_and_going_keep_the_rotation(instance, tick):
     instance.add_dynamic_partitions("creators", ["acct_a", "acct_c", "acct_e"])
     assert tick(instance, 0).partition_key == "acct_a"
     instance.add_dynamic_partitions("creators", ["acct_b"])  # joins after the cursor: next up
@@ -65,3 +94,25 @@ def test_creators_coming_and_going_keep_the_rotation(instance):
 def test_next_in_rotation_when_the_last_creator_left():
     assert next_in_rotation(["acct_a", "acct_d"], "acct_c") == "acct_d"
     assert next_in_rotation(["acct_a", "acct_d"], "acct_z") == "acct_a"
+
+
+@pytest.mark.parametrize("answer", ["refused", 503])
+def test_an_unreachable_api_skips_the_tick_and_the_creator_keeps_its_turn(instance, tick, answer):
+    instance.add_dynamic_partitions("creators", ["acct_a", "acct_b"])
+    assert tick(instance, 0).partition_key == "acct_a"
+    if answer == "refused":
+        skipped = tick(instance, 1, api_url=f"http://127.0.0.1:{free_port()}")
+        assert "ConnectError" in skipped.skip_message
+    else:
+        with serve_app(api_answering(answer)) as down:
+            skipped = tick(instance, 1, api_url=down)
+        assert "HTTP 503" in skipped.skip_message
+    assert isinstance(skipped, dg.SkipReason) and "acct_b not synced" in skipped.skip_message
+    assert instance.get_runs_count() == 1  # no run holds acct_b's real-time runs
+    assert tick(instance, 2).partition_key == "acct_b"
+
+
+def test_a_throttling_api_still_gets_its_sync(instance, tick):
+    instance.add_dynamic_partitions("creators", ["acct_a"])
+    with serve_app(api_answering(429)) as throttling:
+        assert tick(instance, 0, api_url=throttling).partition_key == "acct_a"

@@ -2,9 +2,12 @@
 
 
 import dagster as dg
+import httpx
 
 from ofhq_pipeline.defs.creators.jobs import creator_sync_job, discover_creators_job
 from ofhq_pipeline.defs.creators.partitions import creator_partitions
+from ofhq_pipeline.resources.api import OfapiResource
+from ofhq_pipeline.source.client import OfapiClient
 
 ROTATION_TAG = "ofhq/rotation"
 PARTITION_TAG = "dagster/partition"
@@ -31,18 +34,38 @@ def last_rotated_creator(instance: dg.DagsterInstance) -> str | None:
     return runs[0].tags.get(PARTITION_TAG) if runs else None
 
 
+def api_unreachable(ofapi: OfapiResource) -> str | None:
+    """Why the API cannot be reached now (one request, short timeouts), or None when it answers.
+
+    Any answer below 500 counts as reachable: a 429 or a contract error is the sync's to handle.
+    """
+    with OfapiClient(ofapi.base_url, ofapi.api_key, connect_timeout=2.0, read_timeout=5.0) as client:
+        try:
+            response = client.http.get("/api/accounts")
+        except httpx.TransportError as exc:
+            return f"GET /api/accounts: {type(exc).__name__}"
+    if response.status_code >= 500:
+        return f"GET /api/accounts: HTTP {response.status_code}"
+    return None
+
+
 @dg.schedule(
     cron_schedule="*/5 * * * *",
     job=creator_sync_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Every 5 minutes, syncs the next creator in id order (9 creators: each every "
-    "45 minutes).",
+    "45 minutes). Skips the tick while the API does not answer.",
 )
-def periodic_sync_schedule(context: dg.ScheduleEvaluationContext):
+def periodic_sync_schedule(context: dg.ScheduleEvaluationContext, ofapi: OfapiResource):
     creators = context.instance.get_dynamic_partitions(creator_partitions.name)
     if not creators:
         return dg.SkipReason("no creator partitions yet: the discovery schedule adds them")
     creator_id = next_in_rotation(creators, last_rotated_creator(context.instance))
+    # A sync run holds its creator's real-time runs (one run per creator at a time): during an
+    # API outage it would hold them through every retry. The creator keeps its turn.
+    unreachable = api_unreachable(ofapi)
+    if unreachable:
+        return dg.SkipReason(f"{creator_id} not synced: the API does not answer ({unreachable})")
     return dg.RunRequest(partition_key=creator_id, tags={ROTATION_TAG: "periodic"})
 
 
