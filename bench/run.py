@@ -48,10 +48,13 @@ def main() -> None:
     print(f"generate agency: {prepared['generate_s']:.1f} s; write raw layer: {prepared['raw_s']:.1f} s "
           f"(peak {rss:.2f} GiB)")
     staging, wall, rss = run_step("staging")
-    print(f"raw → staging (6 models + pandera checks): {staging['seconds']:.1f} s, peak {rss:.2f} GiB")
+    print(f"raw → staging ({len(staging['steps'])} models + pandera checks): {staging['seconds']:.1f} s, "
+          f"peak {rss:.2f} GiB")
     marts, marts_wall, marts_rss = run_step("marts")
-    print(f"staging → marts (5 models, Dagster materialize): {marts['seconds']:.1f} s, "
+    print(f"staging → marts ({len(marts['steps'])} models, Dagster materialize): {marts['seconds']:.1f} s, "
           f"peak {marts_rss:.2f} GiB")
+    print("  " + ", ".join(f"{step.replace('__', '.')} {seconds:.1f} s" for step, seconds
+                           in sorted(marts["steps"].items(), key=lambda item: -item[1])))
     hand, hand_wall, hand_rss = run_step("hand")
     print(f"hand-written single query, same money fields: {hand['seconds']:.1f} s, peak {hand_rss:.2f} GiB")
     ratio = marts["seconds"] / hand["seconds"]
