@@ -7,43 +7,30 @@ metadata rules tagger (`vault-rules-v1`) runs, at no cost.
 
 from __future__ import annotations
 
-import dagster as dg
 from pydantic import Field
 
-from ofhq_pipeline.intelligence.llm import DEFAULT_MODEL, LLMSettings
-from ofhq_pipeline.intelligence.pricing import Price
+from ofhq_pipeline.intelligence.llm import DEFAULT_MODEL
+from ofhq_pipeline.resources.openai_endpoint import OpenAIEndpointResource
 from ofhq_pipeline.settings import env_or
 from ofhq_pipeline.vault.vision import VisionTagger
 
 
-class VaultTaggerResource(dg.ConfigurableResource):
+class VaultTaggerResource(OpenAIEndpointResource):
     """Which vision model tags vault pictures, and what one run may spend on it."""
 
     api_key: str | None = Field(
         default=None, repr=False, description="OpenAI API key; unset: only the rules tagger runs"
     )
-    base_url: str | None = Field(
-        default=None, description="any OpenAI-compatible endpoint; unset: the official API"
-    )
     model: str = Field(default=DEFAULT_MODEL, description="a model that accepts image input")
     detail: str = Field(default="low", description="image detail: low (cheapest), high or auto")
-    concurrency: int = Field(default=4, description="requests in flight at once")
     max_images_per_run: int | None = Field(
         default=2_000, description="items sent per run at most; the rest wait for the next run"
     )
     max_usd_per_run: float | None = Field(
         default=2.0, description="USD spent per run at most; the rest wait for the next run"
     )
-    max_retries: int = Field(default=3, description="client retries on 429, 5xx and timeouts")
-    timeout: float = Field(default=60.0, description="seconds per request")
     max_failed_attempts: int = Field(
         default=2, description="failed taggings of one unchanged item before it is left alone"
-    )
-    input_usd_per_million: float | None = Field(
-        default=None, description="price override for `model` (input); unset: the price table"
-    )
-    output_usd_per_million: float | None = Field(
-        default=None, description="price override for `model` (output); unset: the price table"
     )
 
     @classmethod
@@ -55,23 +42,8 @@ class VaultTaggerResource(dg.ConfigurableResource):
             model=env_or("OFHQ_VAULT_TAGGER_MODEL", DEFAULT_MODEL),
         )
 
-    def llm_settings(self) -> LLMSettings | None:
-        if not self.api_key:
-            return None
-        prices = None
-        if self.input_usd_per_million is not None and self.output_usd_per_million is not None:
-            prices = {self.model: Price(self.input_usd_per_million, self.output_usd_per_million)}
-        return LLMSettings(
-            api_key=self.api_key,
-            base_url=self.base_url,
-            model=self.model,
-            concurrency=self.concurrency,
-            max_classifications=self.max_images_per_run,
-            max_usd=self.max_usd_per_run,
-            max_retries=self.max_retries,
-            timeout=self.timeout,
-            prices=prices,
-        )
+    def requests_per_run(self) -> int | None:
+        return self.max_images_per_run
 
     def tagger(self) -> VisionTagger | None:
         settings = self.llm_settings()

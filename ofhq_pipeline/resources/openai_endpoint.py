@@ -1,0 +1,55 @@
+"""What every OpenAI-backed resource configures alike: endpoint, model, concurrency, retries, prices.
+
+The classifier and the vault's vision tagger subclass it; each adds its own key description, per-run
+limits and budget. `api_key` reaches them only as the Dagster `EnvVar` OPENAI_API_KEY: resolved at
+run time, never logged and never written into metadata.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+from pydantic import Field
+
+from ofhq_pipeline.intelligence.llm import DEFAULT_MODEL, LLMSettings
+from ofhq_pipeline.intelligence.pricing import Price
+
+
+class OpenAIEndpointResource(dg.ConfigurableResource):
+    api_key: str | None = Field(default=None, repr=False, description="OpenAI API key")
+    base_url: str | None = Field(
+        default=None, description="any OpenAI-compatible endpoint; unset: the official API"
+    )
+    model: str = DEFAULT_MODEL
+    concurrency: int = Field(default=4, description="requests in flight at once")
+    max_usd_per_run: float | None = Field(default=5.0, description="USD spent per run at most")
+    max_retries: int = Field(default=3, description="client retries on 429, 5xx and timeouts")
+    timeout: float = Field(default=60.0, description="seconds per request")
+    input_usd_per_million: float | None = Field(
+        default=None, description="price override for `model` (input); unset: the price table"
+    )
+    output_usd_per_million: float | None = Field(
+        default=None, description="price override for `model` (output); unset: the price table"
+    )
+
+    def requests_per_run(self) -> int | None:
+        """How many items one run may send at most (the subclass's own limit)."""
+        return None
+
+    def llm_settings(self) -> LLMSettings | None:
+        """The client's settings, or None without a key (then no request is ever made)."""
+        if not self.api_key:
+            return None
+        prices = None
+        if self.input_usd_per_million is not None and self.output_usd_per_million is not None:
+            prices = {self.model: Price(self.input_usd_per_million, self.output_usd_per_million)}
+        return LLMSettings(
+            api_key=self.api_key,
+            base_url=self.base_url,
+            model=self.model,
+            concurrency=self.concurrency,
+            max_classifications=self.requests_per_run(),
+            max_usd=self.max_usd_per_run,
+            max_retries=self.max_retries,
+            timeout=self.timeout,
+            prices=prices,
+        )
