@@ -1,8 +1,10 @@
 """`make bench`: the batch path's figures, printed.
 
 1. At scale (default 1M fans, 10M transactions, 3M messages): wall time and peak memory of the
-   staging-to-marts build, beside one hand-written DuckDB query computing the same money fields
-   from the same staged tables, with the ratio (target ≤ 1.5) and peak memory (target ≤ 4 GB).
+   staging-to-money-marts build, beside one hand-written DuckDB query computing the same money
+   fields from the same staged tables, with the ratio (target ≤ 1.5) and peak memory (target
+   ≤ 4 GB); then the build of every mart, whose fan_profile adds engagement, stage, lifecycle and
+   personality fields to the money ones, with its own ratio.
 2. Sync throughput from the simulator over HTTP: objects per second, and requests made against
    the fewest pages the contract allows.
 3. The webhook receiver: events/s and p50/p99 latency with 16 clients and durable commits,
@@ -37,6 +39,11 @@ def run_step(*args: str) -> tuple[dict, float, float]:
     return json.loads(line.removeprefix("RESULT ")), wall, usage.ru_maxrss / 1024 / 1024
 
 
+def print_steps(steps: dict[str, float]) -> None:
+    print("  " + ", ".join(f"{step.replace('__', '.')} {seconds:.1f} s"
+                           for step, seconds in sorted(steps.items(), key=lambda item: -item[1])))
+
+
 def main() -> None:
     fans = os.environ.get("BENCH_FANS", "1000000")
     transactions = os.environ.get("BENCH_TRANSACTIONS", "10000000")
@@ -50,16 +57,21 @@ def main() -> None:
     staging, wall, rss = run_step("staging")
     print(f"raw → staging ({len(staging['steps'])} models + pandera checks): {staging['seconds']:.1f} s, "
           f"peak {rss:.2f} GiB")
+    money, money_wall, money_rss = run_step("money")
+    print(f"staging → money marts ({len(money['steps'])} models, Dagster materialize): "
+          f"{money['seconds']:.1f} s, peak {money_rss:.2f} GiB")
+    print_steps(money["steps"])
     marts, marts_wall, marts_rss = run_step("marts")
-    print(f"staging → marts ({len(marts['steps'])} models, Dagster materialize): {marts['seconds']:.1f} s, "
+    print(f"staging → every mart ({len(marts['steps'])} models: the money marts, then engagement, stage, "
+          f"the lifecycle log's first evaluation, fan_profile, creators): {marts['seconds']:.1f} s, "
           f"peak {marts_rss:.2f} GiB")
-    print("  " + ", ".join(f"{step.replace('__', '.')} {seconds:.1f} s" for step, seconds
-                           in sorted(marts["steps"].items(), key=lambda item: -item[1])))
+    print_steps(marts["steps"])
     hand, hand_wall, hand_rss = run_step("hand")
     print(f"hand-written single query, same money fields: {hand['seconds']:.1f} s, peak {hand_rss:.2f} GiB")
-    ratio = marts["seconds"] / hand["seconds"]
-    print(f"ratio pipeline / hand-written: {ratio:.2f} (target ≤ 1.5); "
-          f"peak memory {marts_rss:.2f} GiB (target ≤ 4)")
+    print(f"ratio money marts / hand-written: {money['seconds'] / hand['seconds']:.2f} (target ≤ 1.5); "
+          f"peak memory {max(money_rss, marts_rss):.2f} GiB (target ≤ 4)")
+    print(f"ratio every mart / hand-written: {marts['seconds'] / hand['seconds']:.2f} "
+          f"(fan_profile holds ~90 fields besides the money ones)")
     same, _, _ = run_step("compare")
     print(f"money fields identical to the hand-written query: "
           f"{'yes' if same['differing_rows'] == 0 else 'NO'} ({same['fans']:,} fans, "

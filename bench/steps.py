@@ -8,6 +8,10 @@ import time
 from pathlib import Path
 
 HOME = Path(".bench/home").resolve()
+# The money marts: every money & purchases field of the fan profile (intermediate.fan_money), the
+# transactions and the daily and live revenue, from the staged tables.
+MONEY_MARTS = [["marts", "transactions"], ["intermediate", "fan_money"],
+               ["marts", "creator_revenue_daily"], ["marts", "creator_revenue_live"]]
 CREATOR_MONEY_COLUMNS = [
     "lifetime_spend_cents", "lifetime_net_cents", "purchase_count", "avg_order_value_cents",
     "biggest_purchase_cents", "first_purchase_at", "last_purchase_at", "last_purchase_type",
@@ -42,8 +46,11 @@ def prepare(fans: int, transactions: int, messages: int, creators: int) -> dict:
             "creators": sorted(agency.accounts["id"].to_list())}
 
 
-def materialize(groups: list[str], exclude: list[list[str]] = ()) -> tuple[float, dict[str, float]]:
-    """Wall seconds of the build, and seconds per step (summed over creators)."""
+def materialize(
+    groups: list[str] = (), exclude: list[list[str]] = (), assets: list[list[str]] = ()
+) -> tuple[float, dict[str, float]]:
+    """Wall seconds of the build (asset groups, or assets by key), and seconds per step (summed
+    over creators)."""
     import os
 
     import dagster as dg
@@ -53,7 +60,7 @@ def materialize(groups: list[str], exclude: list[list[str]] = ()) -> tuple[float
     from ofhq_pipeline.definitions import build_definitions
 
     defs = build_definitions()
-    selection = dg.AssetSelection.groups(*groups)
+    selection = dg.AssetSelection.assets(*assets) if assets else dg.AssetSelection.groups(*groups)
     for key in exclude:
         selection = selection - dg.AssetSelection.assets(key)
     creators = json.loads((HOME / "creators.json").read_text())
@@ -117,6 +124,9 @@ def main() -> None:
         (HOME / "creators.json").write_text(json.dumps(result.pop("creators")))
     elif step == "staging":
         seconds, per_step = materialize(["staging"])
+        result = {"seconds": seconds, "steps": per_step}
+    elif step == "money":
+        seconds, per_step = materialize(assets=MONEY_MARTS)
         result = {"seconds": seconds, "steps": per_step}
     elif step == "marts":
         seconds, per_step = materialize(["fan_aggregates", "marts"],

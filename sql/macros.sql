@@ -43,3 +43,8 @@ CREATE OR REPLACE MACRO avg_order_cents(spend_cents, purchases) AS
 -- A whale (fan-profile.md, price_range): lifetime spend of $1,000 or more, or AOV of $200 or more.
 CREATE OR REPLACE MACRO is_whale(spend_cents, purchases) AS
     purchases > 0 AND (spend_cents >= 100000 OR avg_order_cents(spend_cents, purchases) >= 20000);
+
+-- At most `n` days before as_of() (NULL when `instant` is NULL). The casts let sessions without
+-- an as_of (the agency rollup) load this too.
+CREATE OR REPLACE MACRO within_days(instant, n) AS
+    instant >= CAST(as_of() AS TIMESTAMPTZ) - to_days(CAST(n AS INTEGER));

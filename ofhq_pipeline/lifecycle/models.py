@@ -19,8 +19,6 @@ analysts' file. Evaluating the same `as_of` again appends nothing.
 from __future__ import annotations
 
 import fcntl
-import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +27,14 @@ from pathlib import Path
 
 import duckdb
 
-from ofhq_pipeline.resources.lake import Lake, atomic_write, parquet_rows, quote, sql_text
+from ofhq_pipeline.resources.lake import (
+    Lake,
+    atomic_write,
+    link_or_copy,
+    parquet_rows,
+    quote,
+    sql_text,
+)
 
 LOG_TABLE = "fan_lifecycle_events"
 # The classifier's per-fan mart (ofhq_pipeline/intelligence/store.py), read when it exists.
@@ -152,11 +157,3 @@ def record_events(store: Lake, creator_id: str, *, as_of: datetime, run_id: str)
         published = store.mart_path(LOG_TABLE, creator_id, run_id)
         atomic_write(published, lambda tmp: link_or_copy(path, tmp))
     return Recorded(counts["stage_changes"], counts["milestones"], total, path, published)
-
-
-def link_or_copy(source: Path, target: Path) -> None:
-    """The log is replaced by rename, never modified in place, so a hard link is a snapshot."""
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)

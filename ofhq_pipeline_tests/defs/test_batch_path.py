@@ -37,7 +37,9 @@ def read_marts(path) -> dict[str, list[tuple]]:
     try:
         out = {}
         for table in MART_TABLES:
-            rel = con.sql(f"SELECT * EXCLUDE (as_of) FROM marts.{table}")
+            rel = con.sql(f"SELECT * FROM marts.{table}")
+            if "as_of" in rel.columns:  # transactions has none: its rows do not depend on it
+                rel = rel.select("* EXCLUDE (as_of)")
             if table == "creators":
                 rel = rel.select("* EXCLUDE (last_synced_at)")
             if table == "fan_profile":  # when the classifier ran: the wall clock, not as_of

@@ -4,7 +4,7 @@
 WITH fans AS (
     SELECT creator_id, fan_id FROM staging.fans
     UNION
-    SELECT creator_id, fan_id FROM marts.transactions
+    SELECT creator_id, fan_id FROM intermediate.fan_money  -- every fan with a transaction, among others
     UNION
     SELECT creator_id, fan_id FROM staging.chats
 ),
@@ -48,12 +48,6 @@ hours AS (
     )
     GROUP BY ALL
 ),
-recent_spend AS (
-    SELECT creator_id, fan_id, CAST(sum(amount_cents) AS BIGINT) AS purchase_cents_30d
-    FROM marts.transactions
-    WHERE is_purchase AND within_days(created_at, 30)
-    GROUP BY ALL
-),
 signals AS (
     SELECT
         fans.creator_id,
@@ -66,11 +60,10 @@ signals AS (
         greatest(money.last_purchase_at, msg.last_fan_message_at)   AS last_activity_at,
         coalesce(money.lifetime_spend_cents, 0)                     AS lifetime_spend_cents,
         coalesce(msg.fan_messages_30d, 0)                           AS fan_messages_30d,
-        coalesce(r.purchase_cents_30d, 0)                           AS purchase_cents_30d
+        coalesce(money.purchase_cents_30d, 0)                       AS purchase_cents_30d
     FROM fans
     LEFT JOIN messaging AS msg USING (creator_id, fan_id)
     LEFT JOIN hours AS h USING (creator_id, fan_id)
-    LEFT JOIN recent_spend AS r USING (creator_id, fan_id)
     LEFT JOIN intermediate.fan_money AS money USING (creator_id, fan_id)
 ),
 scored AS (

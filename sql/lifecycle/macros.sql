@@ -1,11 +1,7 @@
 -- Lifecycle definitions (fan-profile.md, Engagement signals and Relationship stage), loaded into
 -- every lifecycle session after sql/macros.sql. The thresholds live here and nowhere else.
--- "Within N days" of as_of() means at most N days (N × 24 h) before it, bounds included.
-
--- At most `n` days before as_of() (NULL when `instant` is NULL). The casts let sessions without
--- an as_of (the agency rollup) load these macros too.
-CREATE OR REPLACE MACRO within_days(instant, n) AS
-    instant >= CAST(as_of() AS TIMESTAMPTZ) - to_days(CAST(n AS INTEGER));
+-- "Within N days" of as_of() means at most N days (N × 24 h) before it, bounds included
+-- (`within_days`, sql/macros.sql).
 
 -- Seconds from `earlier` to `later` (fractional), in integer arithmetic on the UTC epoch:
 -- subtracting TIMESTAMPTZ values goes through the ICU calendar and costs microseconds a row.

@@ -5,19 +5,19 @@
 WITH recorded AS (
     SELECT fan_id, milestone FROM lifecycle.recorded_events WHERE event_type = 'milestone'
 ),
-money_pending AS (
-    -- What each fan's spend has reached and the log does not hold: only these fans' purchases
-    -- are replayed below, so an evaluation with nothing new costs next to nothing.
-    SELECT m.fan_id, 'first_purchase' AS milestone, 1 AS threshold_cents
-    FROM intermediate.fan_money AS m
-    WHERE m.purchase_count > 0
+money_thresholds AS (
+    SELECT 'first_purchase' AS milestone, 1 AS threshold_cents
     UNION ALL
-    SELECT m.fan_id, 'spend_tier:' || t.tier, t.threshold_cents
-    FROM intermediate.fan_money AS m
-    JOIN spend_tier_thresholds() AS t ON m.lifetime_spend_cents >= t.threshold_cents
+    SELECT 'spend_tier:' || tier, threshold_cents FROM spend_tier_thresholds()
 ),
 pending AS (
-    SELECT * FROM money_pending ANTI JOIN recorded USING (fan_id, milestone)
+    -- What each fan's spend has reached and the log does not hold: only these fans' purchases
+    -- are replayed below, so an evaluation with nothing new costs next to nothing.
+    SELECT m.fan_id, t.milestone
+    FROM intermediate.fan_money AS m
+    JOIN money_thresholds AS t ON m.lifetime_spend_cents >= t.threshold_cents
+    ANTI JOIN recorded USING (fan_id, milestone)
+    WHERE m.purchase_count > 0
 ),
 purchases AS (
     -- The pending fans' purchases in order, with lifetime spend after each.
@@ -34,24 +34,34 @@ purchases AS (
     FROM marts.transactions
     WHERE is_purchase AND fan_id IN (SELECT fan_id FROM pending)
 ),
+tier_changes AS MATERIALIZED (
+    -- Only a purchase that changes the fan's spend tier can cross a threshold: a cheap test
+    -- that leaves the range join below a few rows per fan rather than all his purchases.
+    SELECT * FROM purchases
+    WHERE spend_tier(running_cents) <> spend_tier(running_cents - amount_cents)
+),
+crossings AS (
+    -- The purchase that took lifetime spend from below each threshold to it.
+    SELECT p.*, t.milestone, t.threshold_cents
+    FROM tier_changes AS p
+    JOIN money_thresholds AS t
+        ON p.running_cents - p.amount_cents < t.threshold_cents
+       AND p.running_cents >= t.threshold_cents
+),
 money_milestones AS (
-    -- The purchase that took lifetime spend from below the milestone's threshold to it.
     SELECT
-        p.creator_id,
-        p.fan_id,
-        pending.milestone,
-        p.created_at                                                        AS occurred_at,
-        CASE WHEN pending.milestone = 'first_purchase'
-            THEN 'first purchase: ' || dollars(p.amount_cents) || ' ' || p.type
-                 || ' (' || p.transaction_id || ')'
-            ELSE 'lifetime spend reached ' || dollars(p.running_cents) || ' (>= '
-                 || dollars(pending.threshold_cents) || ') with ' || p.transaction_id
+        c.creator_id,
+        c.fan_id,
+        c.milestone,
+        c.created_at                                                        AS occurred_at,
+        CASE WHEN c.milestone = 'first_purchase'
+            THEN 'first purchase: ' || dollars(c.amount_cents) || ' ' || c.type
+                 || ' (' || c.transaction_id || ')'
+            ELSE 'lifetime spend reached ' || dollars(c.running_cents) || ' (>= '
+                 || dollars(c.threshold_cents) || ') with ' || c.transaction_id
         END                                                                 AS reason
-    FROM pending
-    JOIN purchases AS p
-        ON p.fan_id = pending.fan_id
-       AND p.running_cents - p.amount_cents < pending.threshold_cents
-       AND p.running_cents >= pending.threshold_cents
+    FROM crossings AS c
+    SEMI JOIN pending USING (fan_id, milestone)
 ),
 anniversaries AS (
     SELECT

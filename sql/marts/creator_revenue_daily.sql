@@ -1,20 +1,38 @@
 -- marts.creator_revenue_daily: per creator and UTC day, what fans paid (purchases) and what was
 -- refunded or charged back, by the day of the original transaction.
+WITH by_day AS (
+    SELECT
+        creator_id,
+        -- Days since 1970-01-01 (UTC): integer arithmetic, far cheaper over millions of rows
+        -- than a time-zone-aware cast, which is done once per day below.
+        epoch_us(created_at) // 86400000000                                   AS day_number,
+        CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase), 0) AS BIGINT) AS gross_cents,
+        CAST(coalesce(sum(net_cents) FILTER (WHERE is_purchase), 0) AS BIGINT)    AS net_cents,
+        count(*) FILTER (WHERE is_purchase)                                   AS purchase_count,
+        count(DISTINCT fan_id) FILTER (WHERE is_purchase)                     AS paying_fans,
+        CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'tip'), 0) AS BIGINT)
+                                                                              AS tips_cents,
+        CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'message'), 0) AS BIGINT)
+                                                                              AS ppv_cents,
+        CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'subscription'), 0)
+             AS BIGINT)                                                       AS subscription_cents,
+        CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'post'), 0) AS BIGINT)
+                                                                              AS post_cents,
+        CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'stream'), 0) AS BIGINT)
+                                                                              AS stream_cents,
+        CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'other'), 0) AS BIGINT)
+                                                                              AS other_cents,
+        CAST(coalesce(sum(amount_cents) FILTER (WHERE status = 'refunded'), 0) AS BIGINT)
+                                                                              AS refunded_cents,
+        CAST(coalesce(sum(amount_cents) FILTER (WHERE status = 'chargeback'), 0) AS BIGINT)
+                                                                              AS chargeback_cents,
+        max(created_at) FILTER (WHERE is_purchase)                            AS last_purchase_at
+    FROM marts.transactions
+    GROUP BY ALL
+)
 SELECT
     creator_id,
-    CAST(created_at AS DATE)                                                  AS day,
-    CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase), 0) AS BIGINT)                 AS gross_cents,
-    CAST(coalesce(sum(net_cents) FILTER (WHERE is_purchase), 0) AS BIGINT)                    AS net_cents,
-    count(*) FILTER (WHERE is_purchase)                                       AS purchase_count,
-    count(DISTINCT fan_id) FILTER (WHERE is_purchase)                         AS paying_fans,
-    CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'tip'), 0) AS BIGINT)          AS tips_cents,
-    CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'message'), 0) AS BIGINT)      AS ppv_cents,
-    CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'subscription'), 0) AS BIGINT) AS subscription_cents,
-    CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'post'), 0) AS BIGINT)         AS post_cents,
-    CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'stream'), 0) AS BIGINT)       AS stream_cents,
-    CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND type = 'other'), 0) AS BIGINT)        AS other_cents,
-    CAST(coalesce(sum(amount_cents) FILTER (WHERE status = 'refunded'), 0) AS BIGINT)         AS refunded_cents,
-    CAST(coalesce(sum(amount_cents) FILTER (WHERE status = 'chargeback'), 0) AS BIGINT)       AS chargeback_cents,
+    DATE '1970-01-01' + CAST(day_number AS INTEGER)                           AS day,
+    * EXCLUDE (creator_id, day_number),
     as_of()                                                                   AS as_of
-FROM marts.transactions
-GROUP BY ALL
+FROM by_day

@@ -10,8 +10,7 @@ SELECT
     coalesce(d.paying_fans, 0)                          AS paying_fans,
     coalesce(d.tips_cents, 0)                           AS tips_cents,
     coalesce(d.ppv_cents, 0)                            AS ppv_cents,
-    (SELECT max(created_at) FROM marts.transactions WHERE is_purchase
-        AND CAST(created_at AS DATE) = CAST(as_of() AS DATE)) AS last_purchase_at,
+    d.last_purchase_at,
     as_of()                                             AS as_of
 FROM (SELECT 1) AS today
 LEFT JOIN marts.creator_revenue_daily AS d ON d.day = CAST(as_of() AS DATE)

@@ -1,41 +1,10 @@
 -- marts.fan_profile: one row per fan (creator_id, fan_id), every field of fan-profile.md computed
 -- as of as_of(). Money is integer cents, gross unless named net. Each field is computed once:
--- money here and in intermediate.fan_money, engagement signals in intermediate.fan_engagement
+-- money in intermediate.fan_money, engagement signals in intermediate.fan_engagement
 -- (which also decides who the creator's fans are), the stage in intermediate.fan_stage, and the
 -- classifier's view in intermediate.fan_personality; the column descriptions are in
 -- ofhq_pipeline/lifecycle/dictionary.py (docs/data-dictionary.md).
-WITH ppv_sent AS (
-    -- PPV offers made to this fan personally: mass-message sends do not count.
-    SELECT creator_id, fan_id, count(*) AS ppv_sent_count
-    FROM staging.messages
-    WHERE NOT is_from_fan AND price_cents > 0 AND NOT is_mass_message AND created_at <= as_of()
-    GROUP BY ALL
-),
-discounts AS (
-    -- Over the fan's paid subscription periods: how many were discounted.
-    SELECT
-        creator_id,
-        fan_id,
-        CASE
-            WHEN count(*) FILTER (WHERE discount_percent > 0 OR price_cents < regular_price_cents) = 0
-                THEN 'never'
-            WHEN count(*) FILTER (WHERE discount_percent > 0 OR price_cents < regular_price_cents)
-                 = count(*)
-                THEN 'always'
-            ELSE 'sometimes'
-        END AS discount_sensitivity
-    FROM staging.subscription_periods
-    WHERE price_cents > 0 AND started_at <= as_of()
-    GROUP BY ALL
-),
-money AS (
-    SELECT
-        *,
-        avg_order_cents(lifetime_spend_cents, purchase_count) AS avg_order_value_cents,
-        lifetime_spend_cents - subscription_cents AS non_subscription_cents
-    FROM intermediate.fan_money
-),
-stage_history AS (
+WITH stage_history AS (
     -- The fan's recorded stage changes up to as_of(), in the order they were recorded (an
     -- instant evaluated twice may hold two), and the last one into another stage than his own.
     SELECT
@@ -77,7 +46,7 @@ next_action AS (
                     THEN 'intent_ready_to_buy ' || i.intent_ready_to_buy
                     ELSE 'intent_high_intent ' || i.intent_high_intent END || ' >= 60'}
             WHEN st.stage IN ('cooling_off', 'at_risk')
-                 AND (i.intent_discount_request >= 60 OR d.discount_sensitivity = 'always') THEN {
+                 AND (i.intent_discount_request >= 60 OR m.discount_sensitivity = 'always') THEN {
                 'action': 'offer_discount',
                 'reason': 'offer_discount: ' || CASE WHEN i.intent_discount_request >= 60
                     THEN 'intent_discount_request ' || i.intent_discount_request || ' >= 60'
@@ -93,8 +62,7 @@ next_action AS (
         END AS nba
     FROM intermediate.fan_engagement AS e
     JOIN intermediate.fan_stage AS st USING (fan_id)
-    LEFT JOIN money AS m USING (fan_id)
-    LEFT JOIN discounts AS d USING (fan_id)
+    LEFT JOIN intermediate.fan_money AS m USING (fan_id)
     LEFT JOIN intermediate.fan_personality AS i USING (fan_id)
 )
 SELECT
@@ -102,7 +70,7 @@ SELECT
     e.fan_id,
     f.username,
     f.name,
-    -- Money & purchases
+    -- Money & purchases (intermediate.fan_money; a fan missing there has no money at all)
     coalesce(m.lifetime_spend_cents, 0)                         AS lifetime_spend_cents,
     coalesce(m.lifetime_net_cents, 0)                           AS lifetime_net_cents,
     coalesce(m.purchase_count, 0)                               AS purchase_count,
@@ -117,35 +85,15 @@ SELECT
     coalesce(m.subscription_cents, 0)                           AS subscription_cents,
     coalesce(m.post_cents, 0)                                   AS post_cents,
     coalesce(m.stream_cents, 0)                                 AS stream_cents,
-    CASE
-        WHEN coalesce(m.purchase_count, 0) = 0 THEN NULL
-        WHEN is_whale(m.lifetime_spend_cents, m.purchase_count) THEN 'whale'
-        WHEN m.avg_order_value_cents < 1000 THEN 'low'
-        WHEN m.avg_order_value_cents < 5000 THEN 'mid'
-        ELSE 'high'
-    END                                                         AS price_range,
-    CASE
-        WHEN coalesce(m.purchase_count, 0) = 0 THEN 'non_spender'
-        WHEN m.non_subscription_cents = 0 THEN 'subscriber_only'
-        WHEN 2 * m.custom_cents >= m.non_subscription_cents THEN 'custom_buyer'
-        -- The largest non-subscription spend type; ties go in this order.
-        WHEN m.ppv_cents >= greatest(m.tips_cents, m.post_cents, m.stream_cents, m.other_cents)
-            THEN 'ppv_buyer'
-        WHEN m.tips_cents >= greatest(m.post_cents, m.stream_cents, m.other_cents) THEN 'tipper'
-        WHEN m.post_cents >= greatest(m.stream_cents, m.other_cents) THEN 'post_buyer'
-        WHEN m.stream_cents >= m.other_cents THEN 'stream_buyer'
-        ELSE 'other_buyer'
-    END                                                         AS buyer_type,
-    coalesce(s.ppv_sent_count, 0)                               AS ppv_sent_count,
+    m.price_range,
+    coalesce(m.buyer_type, 'non_spender')                       AS buyer_type,
+    coalesce(m.ppv_sent_count, 0)                               AS ppv_sent_count,
     coalesce(m.ppv_bought_count, 0)                             AS ppv_bought_count,
-    CASE WHEN s.ppv_sent_count > 0
-        THEN least(1.0, coalesce(m.ppv_bought_count, 0) / s.ppv_sent_count)
-    END                                                         AS conversion_rate,
-    d.discount_sensitivity,
+    m.conversion_rate,
+    m.discount_sensitivity,
     coalesce(m.chargeback_count, 0)                             AS chargeback_count,
     coalesce(m.refund_count, 0)                                 AS refund_count,
-    coalesce(m.chargeback_count, 0) >= 1 OR coalesce(m.refund_count, 0) >= 2
-                                                                AS chargeback_risk,
+    coalesce(m.chargeback_risk, false)                          AS chargeback_risk,
     -- Subscription
     f.subscribed_at,
     f.subscription_status,
@@ -202,9 +150,7 @@ SELECT
     as_of()                                                     AS as_of
 FROM intermediate.fan_engagement AS e
 LEFT JOIN staging.fans AS f USING (creator_id, fan_id)
-LEFT JOIN money AS m USING (creator_id, fan_id)
-LEFT JOIN ppv_sent AS s USING (creator_id, fan_id)
-LEFT JOIN discounts AS d USING (creator_id, fan_id)
+LEFT JOIN intermediate.fan_money AS m USING (creator_id, fan_id)
 LEFT JOIN intermediate.fan_stage AS st USING (creator_id, fan_id)
 LEFT JOIN stage_since AS ss USING (fan_id)
 LEFT JOIN next_action AS a USING (fan_id)

@@ -41,9 +41,7 @@ typed AS (
         coalesce(t ->> '$.currency', 'USD')                                 AS currency,
         strip_html(t ->> '$.description')                                   AS description,
         transaction_type(t ->> '$.type', strip_html(t ->> '$.description')) AS type,
-        t ->> '$.status'                                                    AS api_status,
-        transaction_status(t ->> '$.status')                                AS feed_status,
-        fetched_at                                                          AS last_seen_at
+        transaction_status(t ->> '$.status')                                AS feed_status
     FROM latest
 )
 SELECT
@@ -57,7 +55,6 @@ SELECT
     CASE WHEN typed.feed_status = 'chargeback' THEN 'succeeded' ELSE typed.feed_status END
                                                                          AS status_before_chargeback,
     cb.chargeback_at,
-    typed.api_status,
     typed.amount_cents,
     typed.net_cents,
     typed.fee_cents,
@@ -65,6 +62,7 @@ SELECT
     typed.currency,
     typed.description,
     typed.description ILIKE '%custom%'                                   AS is_custom,
-    typed.last_seen_at
+    -- A purchase is a succeeded transaction with a positive amount.
+    status = 'succeeded' AND typed.amount_cents > 0                      AS is_purchase
 FROM typed
 LEFT JOIN chargebacks AS cb USING (transaction_id)

@@ -1,0 +1,77 @@
+"""marts.transactions: the staged file itself (a hard link) when as-of is at or after everything
+staged; otherwise a copy filtered to as-of, with each status as it was then."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+import duckdb
+
+from ofhq_pipeline.definitions import build_definitions
+from ofhq_pipeline_tests.builders import CREATOR, chargeback, day, fan, make_lake, txn, write_sync
+
+SELECTION = dg.AssetSelection.assets(["staging", "transactions"], ["marts", "transactions"])
+
+
+def build_transactions(monkeypatch, lake, instance, as_of) -> tuple[dict, list[dict]]:
+    """Materialize staging and marts transactions as of `as_of`: the mart's metadata and rows."""
+    monkeypatch.setenv("OFHQ_HOME", str(lake.paths.home))
+    monkeypatch.setenv("OFHQ_AS_OF", as_of.isoformat())
+    instance.add_dynamic_partitions("creators", [CREATOR])
+    defs = build_definitions()
+    result = dg.materialize(list(defs.assets), selection=SELECTION, partition_key=CREATOR,
+                            instance=instance, resources=defs.resources)
+    (event,) = [e for e in result.get_asset_materialization_events()
+                if e.asset_key == dg.AssetKey(["marts", "transactions"])]
+    metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+    return metadata, rows(lake.mart_path("transactions", CREATOR, result.run_id))
+
+
+def rows(path) -> list[dict]:
+    con = duckdb.connect()
+    try:
+        rel = con.sql(f"SELECT * FROM read_parquet('{path}') ORDER BY transaction_id")
+        return [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
+    finally:
+        con.close()
+
+
+def write_three_purchases(lake) -> None:
+    """t1 on day 1; t2 on day 5, charged back on day 8; t3 on day 7."""
+    t2 = txn("t2", 1, 20.0, day(5))
+    write_sync(lake, fetched_at=day(9), fans=[fan(1)],
+               transactions=[txn("t1", 1, 10.0, day(1)), t2, txn("t3", 1, 30.0, day(7))],
+               chargebacks=[chargeback("c1", t2, day(8))])
+
+
+def test_the_mart_is_the_staged_file_when_as_of_is_after_everything(monkeypatch, tmp_path, instance):
+    lake = make_lake(tmp_path / "home")
+    write_three_purchases(lake)
+    metadata, linked = build_transactions(monkeypatch, lake, instance, day(50))
+
+    assert metadata["linked_to_staging"] is True
+    run_dir = next(lake.creator_marts_dir(CREATOR).iterdir())
+    assert os.path.samefile(run_dir / "transactions.parquet",
+                            lake.staging_path("transactions", CREATOR))
+    # The link holds what the SQL model would have written, column for column.
+    out = tmp_path / "model.parquet"
+    with lake.session(CREATOR, as_of=day(50)) as con:
+        lake.write_model(con, "marts/transactions", out)
+    assert linked == rows(out)
+    assert [(r["transaction_id"], r["status"], r["is_purchase"]) for r in linked] == [
+        ("t1", "succeeded", True), ("t2", "chargeback", False), ("t3", "succeeded", True)]
+
+
+def test_a_run_pinned_in_the_past_sees_transactions_as_they_were(monkeypatch, tmp_path, instance):
+    lake = make_lake(tmp_path / "home")
+    write_three_purchases(lake)
+    metadata, past = build_transactions(monkeypatch, lake, instance, day(6))
+
+    assert metadata["linked_to_staging"] is False
+    assert metadata["dagster/row_count"] == 2
+    # t3 did not exist yet; t2's chargeback had not happened.
+    assert [(r["transaction_id"], r["status"], r["is_purchase"], r["chargeback_at"]) for r in past] == [
+        ("t1", "succeeded", True, None), ("t2", "succeeded", True, None)]
+    assert not os.path.samefile(lake.mart_path("transactions", CREATOR, next(
+        lake.creator_marts_dir(CREATOR).iterdir()).name), lake.staging_path("transactions", CREATOR))
