@@ -5,6 +5,9 @@ neither analysts nor the next run ever see some of a run's marts without the oth
 """
 
 
+from collections.abc import Callable
+from pathlib import Path
+
 import dagster as dg
 import duckdb
 
@@ -26,8 +29,24 @@ def column_schema(con: duckdb.DuckDBPyConnection, path) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype, *_ in rows])
 
 
+# How a mart's file is written: (store, session, creator, model, path) → (rows, extra metadata).
+MartWriter = Callable[[Lake, duckdb.DuckDBPyConnection, str, str, Path], tuple[int, dict]]
+
+
+def write_sql_model(
+    store: Lake, con: duckdb.DuckDBPyConnection, creator_id: str, model: str, path: Path
+) -> tuple[int, dict]:
+    """The usual way a model is built: its SELECT run into the file (rows, extra metadata)."""
+    return store.write_model(con, model, path), {}
+
+
 def mart_asset(
-    table: str, deps: list[dg.AssetKey], description: str, *, layer: str = "marts"
+    table: str,
+    deps: list[dg.AssetKey],
+    description: str,
+    *,
+    layer: str = "marts",
+    write: MartWriter = write_sql_model,
 ) -> dg.AssetsDefinition:
     @dg.asset(
         key=[layer, table],
@@ -46,7 +65,7 @@ def mart_asset(
         as_of = sync.resolve_as_of(context)
         path = output_path(store, layer, table, creator_id, context.run_id)
         with store.session(creator_id, as_of=as_of, run_id=context.run_id) as con:
-            rows = store.write_model(con, f"{layer}/{table}", path)
+            rows, extra = write(store, con, creator_id, f"{layer}/{table}", path)
             schema = describe(column_schema(con, path), table)
         return dg.MaterializeResult(
             metadata={
@@ -54,6 +73,7 @@ def mart_asset(
                 "dagster/column_schema": schema,
                 "as_of": as_of.isoformat(),
                 "path": str(path),
+                **extra,
             }
         )
 
@@ -71,50 +91,34 @@ def key(*parts: str) -> dg.AssetKey:
     return dg.AssetKey(list(parts))
 
 
-@dg.asset(
-    key=["marts", "transactions"],
-    deps=[key("staging", "transactions")],
-    group_name="marts",
-    partitions_def=creator_partitions,
-    kinds={"duckdb", "parquet"},
-    description="The money truth: every transaction created at or before as-of, with its status "
-    "as of then and whether it is a purchase (succeeded, amount > 0).",
-)
-def marts_transactions(
-    context: dg.AssetExecutionContext, lake: LakeResource, sync: SyncSettings
-) -> dg.MaterializeResult:
-    store = lake.lake()
-    creator_id = context.partition_key
-    as_of = sync.resolve_as_of(context)
+def link_or_write_transactions(
+    store: Lake, con: duckdb.DuckDBPyConnection, creator_id: str, model: str, path: Path
+) -> tuple[int, dict]:
+    """When nothing staged lies after as_of(), the mart is the staged file as it is: a hard link
+    instead of rewriting every transaction. Otherwise the model filters it to as_of()."""
     staged = store.staging_path("transactions", creator_id)
-    path = store.mart_path("transactions", creator_id, context.run_id)
-    with store.session(creator_id, as_of=as_of, run_id=context.run_id) as con:
-        if staged.exists() and staged_before(con, staged):
-            # Nothing staged lies after as-of, so the mart is the staged file as it is: a
-            # hard link instead of rewriting ten million rows.
-            atomic_write(path, lambda tmp: link_or_copy(staged, tmp))
-            rows, linked = parquet_rows(con, path), True
-        else:
-            rows, linked = store.write_model(con, "marts/transactions", path), False
-        schema = column_schema(con, path)
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": rows,
-            "dagster/column_schema": schema,
-            "as_of": as_of.isoformat(),
-            "path": str(path),
-            "linked_to_staging": linked,
-        }
-    )
+    if staged.exists() and staged_before(con, staged):
+        atomic_write(path, lambda tmp: link_or_copy(staged, tmp))
+        return parquet_rows(con, path), {"linked_to_staging": True}
+    return store.write_model(con, model, path), {"linked_to_staging": False}
 
 
-def staged_before(con: duckdb.DuckDBPyConnection, staged) -> bool:
+def staged_before(con: duckdb.DuckDBPyConnection, staged: Path) -> bool:
     """Whether every staged transaction and chargeback happened at or before as_of()."""
     (before,) = con.execute(
         f"SELECT coalesce(max(greatest(created_at, chargeback_at)) <= as_of(), true) "
         f"FROM read_parquet({quote(staged)})"
     ).fetchone()
     return before
+
+
+marts_transactions = mart_asset(
+    "transactions",
+    [key("staging", "transactions")],
+    "The money truth: every transaction created at or before as-of, with its status as of then "
+    "and whether it is a purchase (succeeded, amount > 0).",
+    write=link_or_write_transactions,
+)
 fan_money = mart_asset(
     "fan_money",
     [
