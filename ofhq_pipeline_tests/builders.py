@@ -129,13 +129,17 @@ def build(lake: Lake, as_of: datetime, *, creator_id: str = CREATOR, run_id: str
     return recorded
 
 
-def profile(lake: Lake, run_id: str = "run1", creator_id: str = CREATOR) -> dict[int, dict]:
-    """fan_profile rows by fan id."""
-    path = lake.mart_path("fan_profile", creator_id, run_id)
+def parquet_dicts(path, *, where: str = "true", order: str = "1") -> list[dict]:
+    """The rows of a Parquet file as dicts, filtered and ordered by SQL expressions."""
     con = duckdb.connect()
     try:
-        rel = con.sql(f"SELECT * FROM read_parquet('{path}')")
-        cols = rel.columns
-        return {row[1]: dict(zip(cols, row, strict=True)) for row in rel.fetchall()}
+        rel = con.sql(f"SELECT * FROM read_parquet('{path}') WHERE {where} ORDER BY {order}")
+        return [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
     finally:
         con.close()
+
+
+def profile(lake: Lake, run_id: str = "run1", creator_id: str = CREATOR) -> dict[int, dict]:
+    """fan_profile rows by fan id."""
+    rows = parquet_dicts(lake.mart_path("fan_profile", creator_id, run_id))
+    return {row["fan_id"]: row for row in rows}

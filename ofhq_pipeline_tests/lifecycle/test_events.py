@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import duckdb
 import pytest
 
 from ofhq_pipeline.lifecycle.models import log_path
-from ofhq_pipeline_tests.builders import CREATOR, day, fan, make_lake, profile, txn, write_sync
+from ofhq_pipeline_tests.builders import (
+    CREATOR,
+    day,
+    fan,
+    make_lake,
+    parquet_dicts,
+    profile,
+    txn,
+    write_sync,
+)
 from ofhq_pipeline_tests.lifecycle.harness import build
 
 
@@ -18,12 +26,7 @@ def lake(tmp_path):
 
 
 def events(path) -> list[dict]:
-    con = duckdb.connect()
-    try:
-        rel = con.sql(f"SELECT * FROM read_parquet('{path}') ORDER BY event_id")
-        return [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
-    finally:
-        con.close()
+    return parquet_dicts(path, order="event_id")
 
 
 def stage_changes(rows, fan_id):

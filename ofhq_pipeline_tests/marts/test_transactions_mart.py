@@ -6,10 +6,18 @@ from __future__ import annotations
 import os
 
 import dagster as dg
-import duckdb
 
 from ofhq_pipeline.definitions import build_definitions
-from ofhq_pipeline_tests.builders import CREATOR, chargeback, day, fan, make_lake, txn, write_sync
+from ofhq_pipeline_tests.builders import (
+    CREATOR,
+    chargeback,
+    day,
+    fan,
+    make_lake,
+    parquet_dicts,
+    txn,
+    write_sync,
+)
 
 SELECTION = dg.AssetSelection.assets(["staging", "transactions"], ["marts", "transactions"])
 
@@ -29,12 +37,7 @@ def build_transactions(monkeypatch, lake, instance, as_of) -> tuple[dict, list[d
 
 
 def rows(path) -> list[dict]:
-    con = duckdb.connect()
-    try:
-        rel = con.sql(f"SELECT * FROM read_parquet('{path}') ORDER BY transaction_id")
-        return [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
-    finally:
-        con.close()
+    return parquet_dicts(path, order="transaction_id")
 
 
 def write_three_purchases(lake) -> None:

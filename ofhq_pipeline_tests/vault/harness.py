@@ -12,13 +12,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
 from ofhq_pipeline.resources.lake import Lake
 from ofhq_pipeline.vault import models
 from ofhq_pipeline.vault.tags import TagReport, tag_creator
 from ofhq_pipeline.vault.vision import VisionTagger
-from ofhq_pipeline_tests.builders import CREATOR, T0, fan, iso, txn, write_sync
+from ofhq_pipeline_tests.builders import CREATOR, T0, fan, iso, parquet_dicts, txn, write_sync
 from ofhq_pipeline_tests.lifecycle.harness import build
 
 CREATOR_USER = 999  # the creator's own user id in chats (builders.message uses it too)
@@ -115,13 +114,7 @@ def build_vault(lake: Lake, as_of: datetime, *, run_id: str = "run1",
 
 def mart(lake: Lake, table: str, *, run_id: str = "run1", creator_id: str = CREATOR,
          where: str = "true", order: str = "1") -> list[dict]:
-    path = lake.mart_path(table, creator_id, run_id)
-    con = duckdb.connect()
-    try:
-        rel = con.sql(f"SELECT * FROM read_parquet('{path}') WHERE {where} ORDER BY {order}")
-        return [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
-    finally:
-        con.close()
+    return parquet_dicts(lake.mart_path(table, creator_id, run_id), where=where, order=order)
 
 
 def statuses(lake: Lake, run_id: str = "run1") -> dict[tuple[int, int], str]:
