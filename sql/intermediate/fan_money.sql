@@ -66,7 +66,7 @@ money AS (
         creator_id,
         fan_id,
         p.* EXCLUDE (creator_id, fan_id, last_purchase),
-        coalesce(p.purchase_count, 0)                                    AS purchases,
+        coalesce(p.purchase_count, 0)                                    AS purchases_made,
         avg_order_cents(p.lifetime_spend_cents, p.purchase_count)        AS avg_order_value_cents,
         p.lifetime_spend_cents - p.subscription_cents                    AS non_subscription_cents,
         p.last_purchase.type                                             AS last_purchase_type,
@@ -82,7 +82,7 @@ SELECT
     fan_id,
     coalesce(lifetime_spend_cents, 0)                           AS lifetime_spend_cents,
     coalesce(lifetime_net_cents, 0)                             AS lifetime_net_cents,
-    purchases                                                   AS purchase_count,
+    purchases_made                                              AS purchase_count,
     avg_order_value_cents,
     biggest_purchase_cents,
     first_purchase_at,
@@ -97,14 +97,14 @@ SELECT
     coalesce(other_cents, 0)                                    AS other_cents,
     coalesce(custom_cents, 0)                                   AS custom_cents,
     CASE
-        WHEN purchases = 0 THEN NULL
-        WHEN is_whale(lifetime_spend_cents, purchases) THEN 'whale'
+        WHEN purchases_made = 0 THEN NULL
+        WHEN is_whale(lifetime_spend_cents, purchases_made) THEN 'whale'
         WHEN avg_order_value_cents < 1000 THEN 'low'
         WHEN avg_order_value_cents < 5000 THEN 'mid'
         ELSE 'high'
     END                                                         AS price_range,
     CASE
-        WHEN purchases = 0 THEN 'non_spender'
+        WHEN purchases_made = 0 THEN 'non_spender'
         WHEN non_subscription_cents = 0 THEN 'subscriber_only'
         WHEN 2 * custom_cents >= non_subscription_cents THEN 'custom_buyer'
         -- The largest non-subscription spend type; ties go in this order.
