@@ -25,7 +25,8 @@ CREATE OR REPLACE MACRO spend_tier(spend_cents) AS
         ELSE 'platinum'
     END;
 
--- The lifetime spend at which each tier is reached (the milestones of fan_lifecycle_events).
+-- The lifetime spend at which each tier is reached (the milestones of fan_lifecycle_events): the
+-- thresholds of spend_tier above, which milestones.sql relies on to skip purchases within a tier.
 CREATE OR REPLACE MACRO spend_tier_thresholds() AS TABLE
     SELECT * FROM (VALUES ('bronze', 1), ('silver', 5000), ('gold', 20000), ('platinum', 100000))
         AS t(tier, threshold_cents);
