@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export OFHQ_HOME ?= $(CURDIR)/.ofhq
 export DAGSTER_HOME ?= $(OFHQ_HOME)/dagster
 
-.PHONY: demo test bench dev lint fmt clean
+.PHONY: demo test test-slow bench dev lint fmt clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
 test: $(STAMP)
 	$(BIN)/ruff check ofhq_pipeline ofhq_pipeline_tests bench
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not slow"
+
+# Whole syncs of the simulated agency, the real-time daemon, the `ofhq` commands: CI's second step.
+test-slow: $(STAMP)
+	$(BIN)/pytest -m slow
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

@@ -22,11 +22,12 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
-SECRET = "bench-secret"
+SECRET = "bench-secret-0123456789abcdef"
 CLIENTS = 16
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,6 +63,9 @@ def serve(port: int, landing_url: str) -> None:
                 log_level="warning", access_log=False)
 
 
+NOW = datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def delivery(i: int) -> tuple[bytes, dict[str, str]]:
     from ofhq_pipeline.realtime.signature import sign
 
@@ -71,7 +75,7 @@ def delivery(i: int) -> tuple[bytes, dict[str, str]]:
         "payload": {
             "id": f"tr_bench_{i}", "amount": 25.0, "net_amount": 20.0, "fee_amount": 5.0,
             "vatAmount": 0, "currency": "USD", "type": "message", "status": "done",
-            "created_at": "2026-10-30T21:20:11+00:00",
+            "created_at": NOW,  # within the stale horizon, so every event is applied
             "description": "Payment for message from <a href=\"https://onlyfans.com/u1\">Mark</a>",
             "fan": {"id": 48213377 + i % 500, "username": "u48213377", "name": "Mark"},
         },

@@ -10,7 +10,8 @@
 3. The webhook receiver: events/s and p50/p99 latency with 16 clients and durable commits,
    beside a bare endpoint on the same server stack.
 4. End-to-end freshness of the real-time path: POST to the analysts' file, p50 and p95.
-5. The classifier: tokens and dollars per classification, live and batch; zero for unchanged.
+5. The classifier: tokens and dollars per classification, live and batch; zero for unchanged;
+   and what redaction costs a message, ordinary and hostile.
 6. Publishing to the Postgres marts (rows/s) and runs per hour, parallel against serial.
 
 Every step runs in a process of its own, so each peak resident memory is that step's alone.
@@ -84,6 +85,7 @@ def main() -> None:
     from bench.freshness import main as freshness_main
     from bench.postgres import main as postgres_main
     from bench.receiver import main as receiver_main
+    from bench.redaction import main as redaction_main
     from bench.sync_throughput import main as sync_main
 
     print()
@@ -94,6 +96,8 @@ def main() -> None:
     freshness_main()
     print()
     classifier_main()
+    print()
+    redaction_main()
     print()
     postgres_main()
 

@@ -36,7 +36,7 @@ from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.landing import LandingResource
 from ofhq_pipeline.resources.openai_classifier import OpenAIClassifierResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
-from ofhq_pipeline.settings import DEFAULT_SIMULATOR_URL, env_or
+from ofhq_pipeline.settings import DEFAULT_SIMULATOR_URL, env_or, keep_files_private
 from ofhq_pipeline.vault.resource import VaultTaggerResource
 from ofhq_pipeline.warehouse.resource import MartsPostgresResource
 
@@ -101,4 +101,5 @@ def build_definitions() -> dg.Definitions:
     )
 
 
+keep_files_private()  # every Dagster process that loads this code location
 defs = build_definitions()

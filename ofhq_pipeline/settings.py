@@ -19,6 +19,16 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = PROJECT_ROOT / "sql"
 
 
+def keep_files_private() -> None:
+    """Files and folders this process creates are its owner's alone (0600/0700).
+
+    The lake, the landing store and the analysts' file hold fans' private chats and the agency's
+    revenue; every process of the pipeline (CLI, receiver, Dagster's code servers and run workers)
+    calls this once, so no writer can forget a mode.
+    """
+    os.umask(0o077)
+
+
 def env_or(name: str, default: str | None = None) -> str | dg.EnvVar | None:
     """`EnvVar(name)` when the variable is set, else the default (Dagster fails on unset EnvVars)."""
     return dg.EnvVar(name) if os.environ.get(name) else default

@@ -44,12 +44,19 @@ def quiet_logging() -> dict:
 
 
 def step_failure(result: dg.ExecuteInProcessResult) -> str | None:
+    """What failed first: a step, or a resource refusing to start (e.g. a locked field)."""
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data:
-            error = event.step_failure_data.error
-            while error.cause is not None:  # the framework's wrapper says little; its cause says what
-                error = error.cause
-            return f"{event.step_key}: {error.message.strip()}"
+            error, where = event.step_failure_data.error, event.step_key
+        elif event.is_resource_init_failure and event.engine_event_data.error:
+            error, where = event.engine_event_data.error, "resources"
+        elif event.is_run_failure and getattr(event.event_specific_data, "error", None):
+            error, where = event.event_specific_data.error, "run"  # e.g. a resource refused
+        else:
+            continue
+        while error.cause is not None:  # the framework's wrapper says little; its cause says what
+            error = error.cause
+        return f"{where}: {error.message.strip()}"
     return None if result.success else "run failed (see the run in the Dagster UI)"
 
 

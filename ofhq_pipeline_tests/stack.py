@@ -22,7 +22,9 @@ import httpx
 from ofhq_pipeline.realtime.signature import sign
 from ofhq_pipeline.settings import PROJECT_ROOT
 
-SECRET = "whsec-stack-0f1e2d"
+SECRET = "whsec-stack-0f1e2d-7a8b9c0d1e2f"
+# Bounds a wait on the stack's processes: reached only by a hang, never by a slow machine.
+HANG_S = 300
 
 
 def free_port() -> int:
@@ -55,7 +57,7 @@ class RealtimeStack:
             **(env or {}),
         }
         self.procs: list[subprocess.Popen] = []
-        self.http = httpx.Client(base_url=self.url, timeout=10)
+        self.http = httpx.Client(base_url=self.url, timeout=HANG_S)
 
     def start(self) -> RealtimeStack:
         self.dagster_home.mkdir(parents=True, exist_ok=True)
@@ -64,13 +66,15 @@ class RealtimeStack:
         bin_dir = Path(sys.executable).parent
         self.spawn("receiver", [str(bin_dir / "ofhq"), "webhooks", "serve", "--port", str(self.port)])
         self.spawn("daemon", [str(bin_dir / "ofhq"), "daemon", "-w", "workspace.yaml"])
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        receiver = self.procs[0]
+        deadline = time.monotonic() + HANG_S
+        while time.monotonic() < deadline and receiver.poll() is None:
             try:
                 if self.http.get("/healthz").status_code == 200:
                     return self
             except httpx.TransportError:
                 time.sleep(0.1)
+        self.stop()
         raise RuntimeError(f"receiver did not start:\n{self.log('receiver')}")
 
     def spawn(self, name: str, command: list[str]) -> None:
@@ -89,7 +93,7 @@ class RealtimeStack:
             signal_group(proc, signal.SIGTERM)
         for proc in self.procs:
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=20)  # then killed: shutting down slowly is no failure
             except subprocess.TimeoutExpired:
                 signal_group(proc, signal.SIGKILL)
                 proc.wait()

@@ -48,3 +48,13 @@ CREATE OR REPLACE MACRO is_whale(spend_cents, purchases) AS
 -- an as_of (the agency rollup) load this too.
 CREATE OR REPLACE MACRO within_days(instant, n) AS
     instant >= CAST(as_of() AS TIMESTAMPTZ) - to_days(CAST(n AS INTEGER));
+
+-- Seconds from `earlier` to `later` (fractional), in integer arithmetic on the UTC epoch:
+-- subtracting TIMESTAMPTZ values goes through the ICU calendar and costs microseconds a row.
+CREATE OR REPLACE MACRO seconds_between(earlier, later) AS
+    (epoch_us(later) - epoch_us(earlier)) / 1000000;
+
+-- Days from `instant` to as_of(), one decimal, for the reasons that explain a rule (the stage's
+-- and the next best action's, so fan_profile has it as well as the lifecycle models).
+CREATE OR REPLACE MACRO days_ago(instant) AS
+    printf('%.1f', seconds_between(instant, CAST(as_of() AS TIMESTAMPTZ)) / 86400);

@@ -2,9 +2,11 @@
 
 A conversation is one chatter's personal messages with one fan on one UTC day (both sides, as
 shift attribution credits them) plus the purchases credited to the chatter that day. Texts are
-cleaned exactly as the classifier's: HTML-stripped, e-mail addresses, phone numbers, card numbers
-and URLs replaced by placeholders, cut to 500 characters (`intelligence.redact`), before any
-scorer sees them. Transcript ids are 1..n, so no OnlyFans id leaves the machine.
+cleaned exactly as the classifier's: HTML-stripped, contact details, card and social security
+numbers, addresses and the fan's own name and username (the `fan_name` and `fan_username`
+columns, when the messages carry them) replaced by placeholders, cut to 500 characters
+(`intelligence.redact`), before any scorer sees them. Transcript ids are 1..n, so no OnlyFans id
+leaves the machine.
 """
 
 from __future__ import annotations
@@ -139,8 +141,10 @@ def build_conversations(
     """The sampled conversations, each held to its last `max_messages` messages, texts cleaned
     and redacted column-wise."""
     keys = ["chatter", "fan_id", "day"]
+    own = {c: pl.col(c) if c in messages.columns else None for c in ("fan_name", "fan_username")}
     cleaned = (
-        messages.with_columns(text=clean_expr(pl.col("text")))
+        messages.with_columns(text=clean_expr(
+            pl.col("text"), name=own["fan_name"], username=own["fan_username"]))
         .sort([*keys, "created_at", "message_id"])
         .with_columns(pos=pl.int_range(pl.len(), dtype=pl.Int64).over(keys),
                       n=pl.len().over(keys).cast(pl.Int64))

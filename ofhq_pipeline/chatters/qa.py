@@ -45,6 +45,7 @@ from ofhq_pipeline.chatters.qa_rules import RULES_MODEL, RulesReviewer
 from ofhq_pipeline.chatters.shifts import ShiftSet
 from ofhq_pipeline.intelligence.llm import Budget
 from ofhq_pipeline.intelligence.store import file_lock
+from ofhq_pipeline.intelligence.windows import with_names
 from ofhq_pipeline.resources.lake import Lake, atomic_write, sql_text
 
 TABLE = "chat_qa_reviews"
@@ -225,7 +226,8 @@ def sample_conversations(
             con.execute(f"SET VARIABLE {name} = ?", [value])
         con.execute(f"CREATE TABLE chatters.qa_sample AS {sql_text('chatters/qa_sample')}")
         sample = con.sql("SELECT * FROM chatters.qa_sample").pl()
-        messages = con.sql(sql_text("chatters/qa_messages")).pl()
+        messages = with_names(con.sql(sql_text("chatters/qa_messages")).pl(),
+                              con.sql(sql_text("intelligence/fan_names")).pl())
         purchases = con.sql(sql_text("chatters/qa_purchases")).pl()
         tones = con.sql(sql_text("chatters/qa_fan_tone")).pl()
     return build_conversations(creator_id, sample, messages, purchases, tones,

@@ -31,8 +31,8 @@ from ofhq_pipeline.intelligence.results import parse_completion
 SYSTEM_PROMPT = """\
 Review one chatter's conversation with one fan of a creator's paid chat, for the agency's \
 quality team; the chatter writes as the creator. Lines: "<id> <hh:mm> F|C[ $price]: text" (F fan, \
-C chatter, $price a paid offer); "* <hh:mm> fan bought ..." lines are purchases; [email] [phone] \
-[card] [url] are redacted. Judge the chatter, not the fan:
+C chatter, $price a paid offer); "* <hh:mm> fan bought ..." lines are purchases; [name] [email] \
+[phone] [card] [ssn] [address] [handle] [url] are redacted. Judge the chatter, not the fan:
 - tone_match 0-100: the chatter's tone fits the fan's preferred tone (given, else as his lines \
 suggest).
 - offer_pacing 0-100: offers come after rapport, spaced, never stacked without a reply; 100 when \

@@ -5,7 +5,7 @@ rows are labelled `qa-rules-v1`, never presented as the LLM's. It starts from 10
 
 | finding | how it is found (chatter lines unless said) | deduction |
 |---|---|---|
-| policy breach | off-platform contact (snap, whatsapp, telegram, "my number", a redacted [email], [phone] or [url]), payment outside (cashapp, paypal, venmo, crypto, gift cards, [card]), meeting in person, insults, minors | 40 the first, 20 each further |
+| policy breach | off-platform contact (snap, whatsapp, telegram, "my number", a redacted [email], [phone], [handle] or [url]), payment outside (cashapp, paypal, venmo, crypto, gift cards, [card]), meeting in person, insults, minors | 40 the first, 20 each further |
 | missed buying signal | a fan line with a buying cue (the classifier's ready_to_buy, wants_custom, price_question, wants_more, high_intent patterns) followed by no paid offer, no offer talk and no purchase | 15 each, at most 45 |
 | pressure | "last chance", "hurry", "why haven't you", "unlock it now", "don't be cheap", … | 10 a line, at most 30 |
 | stacked offer | a paid offer after another with no fan line in between | 15 each, at most 30 |
@@ -32,7 +32,7 @@ BREACH_RULES: tuple[tuple[str, re.Pattern], ...] = tuple(
     (kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in (
         ("off_platform",
          r"\b(?:snap(?:chat)?|whats ?app|telegram|kik|discord|insta(?:gram)?|text me|call me"
-         r"|my (?:number|cell|phone)|add me on|dm me on)\b|\[email\]|\[phone\]|\[url\]"),
+         r"|my (?:number|cell|phone)|add me on|dm me on)\b|\[email\]|\[phone\]|\[handle\]|\[url\]"),
         ("payment_outside",
          r"\b(?:cash ?app|paypal|venmo|zelle|crypto|bitcoin|btc|gift ?cards?|wire (?:me|transfer)"
          r"|pay me (?:directly|outside))\b|\[card\]"),

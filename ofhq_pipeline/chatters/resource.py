@@ -6,22 +6,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import dagster as dg
 from pydantic import Field
 
 from ofhq_pipeline.chatters.models import KpiSettings
 from ofhq_pipeline.chatters.qa import QASettings
 from ofhq_pipeline.chatters.shifts import ENV_VAR, shifts_file_from_env
+from ofhq_pipeline.resources.locked import DeploymentLockedResource, locked_field
 from ofhq_pipeline.settings import env_or
 
 
-class ChattersResource(dg.ConfigurableResource):
+class ChattersResource(DeploymentLockedResource):
     """Shift sources, KPI thresholds and the conversation-QA sample and budget."""
 
-    shifts_file: str | None = Field(
-        default=None,
-        description="YAML or CSV shift file; unset: OFHQ_CHATTER_SHIFTS, else "
-        "$OFHQ_HOME/chatter_shifts.yaml (which may be absent)",
+    locked_fields = {"shifts_file": ENV_VAR}
+
+    shifts_file: str | None = locked_field(
+        ENV_VAR,
+        "YAML or CSV shift file; unset: $OFHQ_HOME/chatter_shifts.yaml (which may be absent)",
     )
     use_landing_shifts: bool = Field(
         default=True, description="also read the landing store's chatter_shifts table"

@@ -39,9 +39,9 @@ import yaml
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Engine
 
-from ofhq_pipeline.defs.creators.partitions import is_creator_id
 from ofhq_pipeline.realtime.landing import create_landing_engine, landing_url_from_env
 from ofhq_pipeline.settings import Paths, parse_instant
+from ofhq_pipeline.source.contract import is_creator_id
 
 ENV_VAR = "OFHQ_CHATTER_SHIFTS"
 DEFAULT_FILE_NAME = "chatter_shifts.yaml"

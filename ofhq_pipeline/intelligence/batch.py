@@ -9,7 +9,8 @@ sit beside it as `<job>.jsonl`):
 2. upload: the JSONL file (`files.create`, purpose "batch") → `input_file_id`;
 3. create: `batches.create` on `/v1/chat/completions` → `batch_id`;
 4. poll `batches.retrieve` until the batch is completed, failed, expired or cancelled;
-5. apply: the output file's answers (and error file's failures) become classifications.
+5. apply: the output file's answers (and error file's failures) become classifications, dated
+   the job's as-of (the instant its windows were read at), however long the batch took.
 
 Interrupted anywhere, the next call resumes the pending job where it stopped instead of starting
 a new one: a job with a file but no batch id first looks for a batch already created from that
@@ -151,7 +152,7 @@ class BatchRunner:
             windows = build_windows(messages, purchases, self.window_config)
             history = load(self.lake, "fan_classifications", creator_id)
             decisions = plan(
-                windows, history, model=self.settings.model, now=self.now(),
+                windows, history, model=self.settings.model, now=as_of,
                 max_failed_attempts=self.max_failed_attempts,
                 exclude=pending_batch_fans(self.lake, creator_id),
             )
@@ -196,7 +197,8 @@ class BatchRunner:
             job_id = f"{self.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
             job = Job(jobs_dir(self.lake, creator_id) / f"{job_id}.json", {
                 "job_id": job_id, "creator_id": creator_id, "model": self.settings.model,
-                "created_at": self.now().isoformat(), "status": "planned",
+                "created_at": self.now().isoformat(), "as_of": as_of.isoformat(),
+                "status": "planned",
                 "input_file_id": None, "batch_id": None, "items": items,
             })
             payload = "\n".join(lines) + "\n"
@@ -280,10 +282,19 @@ class BatchRunner:
                 continue
             answered.add(custom_id)
             outcome.results.append(self._classification(items[custom_id], line,
-                                                        requests.get(custom_id)))
+                                                        requests.get(custom_id),
+                                                        self.classified_at(job)))
         return outcome
 
-    def _classification(self, item: dict, line: dict, request: dict | None) -> Classification:
+    def classified_at(self, job: Job) -> datetime:
+        """When the job's classifications are dated: the as-of its windows were read at (a job
+        planned before jobs recorded it: the clock)."""
+        as_of = job.state.get("as_of")
+        return datetime.fromisoformat(as_of) if as_of else self.now()
+
+    def _classification(
+        self, item: dict, line: dict, request: dict | None, classified_at: datetime
+    ) -> Classification:
         window = Window(
             fan_id=int(item["fan_id"]), window_hash=item["window_hash"], transcript="",
             message_ids=tuple(item["message_ids"]),
@@ -316,7 +327,7 @@ class BatchRunner:
         return Classification(
             fan_id=window.fan_id, window_hash=window.window_hash, model=self.settings.model,
             method="batch", status=OK if output is not None else FAILED,
-            classified_at=self.now(), output=output, error=error,
+            classified_at=classified_at, output=output, error=error,
             prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
             cached_tokens=usage.cached_tokens, cost_usd=usd if price else None,
             attempts=attempts, message_count=window.message_count,

@@ -8,6 +8,13 @@ sent (an unchanged window is never sent twice). A fan is also held back when:
 - `debounce` is set (real-time runs) and he was classified less than `debounce` ago: a burst of
   `messages.received` events then costs one classification, not one per message; the next run
   after the interval picks the fan up.
+
+Time is the run's clock: every instant a pass records (`classified_at`, and through it the facts'
+first/last seen and the intents' `detected_at`) is `now()`, which defaults to `as_of`, so the
+same inputs and as-of give the same tables. The debounce compares those recorded instants with
+the same clock: with as-of the run's start (nothing pinned) it measures real time between runs;
+with a pinned as-of every run is the same instant, and a real-time run holds back a fan already
+classified at it (a later as-of, or a run without debounce, takes him).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import polars as pl
 
@@ -25,6 +32,7 @@ from ofhq_pipeline.intelligence.rules import RulesClassifier
 from ofhq_pipeline.intelligence.store import (
     apply_results,
     creator_lock,
+    latest_ok,
     load,
     previous_summaries,
     state_dir,
@@ -91,12 +99,7 @@ def plan(
     """(fan_id, decision, last_at, last_classified): one decision per fan with a window; `send`
     rows come first, the most recently active fans first (they are what the budget spends on)."""
     same = history.filter(pl.col("model") == model)
-    last_ok = (
-        same.filter(pl.col("status") == OK)
-        .sort("classified_at")
-        .unique("fan_id", keep="last")
-        .select("fan_id", ok_hash="window_hash")
-    )
+    last_ok = latest_ok(same).select("fan_id", ok_hash="window_hash")
     failures = (
         same.filter(pl.col("status") == FAILED)
         .group_by("fan_id", "window_hash")
@@ -169,8 +172,10 @@ def classify_creator(
     max_failed_attempts: int = 2,
     unlimited: bool = False,
 ) -> RunReport:
-    """Classify the creator's changed fans and write the marts into `run_id`'s folder."""
-    clock = now or (lambda: datetime.now(UTC))
+    """Classify the creator's changed fans and write the marts into `run_id`'s folder.
+
+    `now` is the clock the pass records with; it defaults to `as_of` (see the module's doc)."""
+    clock = now or (lambda: as_of)
     report = RunReport(creator_id, classifier.model, classifier.method)
     with creator_lock(lake, creator_id):
         messages, purchases = read_inputs(lake, creator_id, as_of=as_of, run_id=run_id)

@@ -15,8 +15,8 @@ from ofhq_pipeline.intelligence.windows import Window
 
 SYSTEM_PROMPT = """\
 Profile one fan of a creator's paid chat for her chat team. Lines: "<id> F|C[ $price]: text" (F \
-fan, C creator, $price a paid offer); "[date]" starts a day; [email] [phone] [card] [url] are \
-redacted. Judge him by his own lines. Fill the schema:
+fan, C creator, $price a paid offer); "[date]" starts a day; [name] [email] [phone] [card] [ssn] \
+[address] [handle] [url] are redacted. Judge him by his own lines. Fill the schema:
 - single-choice fields: the best fit. emotional_drivers: all that apply. emotional_needs: <=5 \
 short phrases.
 - narrative_summary: <=600 chars, 2-3 sentences, the previous summary updated with this chat.

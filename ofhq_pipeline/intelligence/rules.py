@@ -241,9 +241,10 @@ def extract_facts(fan_rows: pl.DataFrame) -> pl.DataFrame:
             & ~((pl.col("category") == "occupation") & pl.col("value").str.contains(_NOT_A_VALUE))
         )
         .with_columns(norm=pl.col("value").str.to_lowercase())
-        .sort("created_at", "message_id")
+        .sort("created_at", "message_id", maintain_order=True)
         .unique(["fan_id", "category", "norm"], keep="last")
-        .sort("fan_id", "created_at", "message_id")
+        # Facts read in one message come in a fixed order too: the same chat, the same output.
+        .sort("fan_id", "created_at", "message_id", "category", "norm")
         .drop("norm")
     )
 

@@ -136,12 +136,19 @@ def save(lake: Lake, table: str, creator_id: str, frame: pl.DataFrame) -> None:
     atomic_write(path, lambda tmp: data.write_parquet(tmp, compression="zstd"))
 
 
+def in_recorded_order(frame: pl.DataFrame, *by: str) -> pl.DataFrame:
+    """Sorted by `by` then `classified_at`, ties in the order the rows were recorded. A run dates
+    its classifications at its as-of, so two runs at one pinned as-of tie on `classified_at`: the
+    later recorded (appended) is the later classification."""
+    return frame.sort(*by, "classified_at", maintain_order=True)
+
+
 def latest_ok(history: pl.DataFrame, *, exclude_model: str | None = None) -> pl.DataFrame:
     """The latest successful classification of each fan."""
     ok = history.filter(pl.col("status") == OK)
     if exclude_model:
         ok = ok.filter(pl.col("model") != exclude_model)
-    return ok.sort("classified_at").unique("fan_id", keep="last")
+    return in_recorded_order(ok).unique("fan_id", keep="last")
 
 
 def previous_summaries(history: pl.DataFrame, fan_ids: list[int]) -> dict[int, str]:
@@ -232,7 +239,8 @@ def merge_facts(existing: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
     if not new.height:
         return existing
     key = ["creator_id", "fan_id", "category", "value_norm"]
-    both = pl.concat([existing, new]).sort("updated_at", "last_seen_at")
+    # Stable: a fact seen again at the same instant (one pinned as-of) takes the newer values.
+    both = pl.concat([existing, new]).sort("updated_at", "last_seen_at", maintain_order=True)
     return conform(
         both.group_by(key).agg(
             pl.col("value").last(),
@@ -313,7 +321,7 @@ def objection_summary(history: pl.DataFrame) -> pl.DataFrame:
             type=pl.col("objections").struct.field("type"),
             text=pl.col("objections").struct.field("text"),
         )
-        .sort("fan_id", "classified_at", "order")
+        .sort("fan_id", "classified_at", "order", maintain_order=True)
     )
     last = items.group_by("fan_id").agg(
         last_objection=pl.col("type").last(), last_objection_text=pl.col("text").last()
@@ -338,7 +346,7 @@ def preferences(personality_frame: pl.DataFrame) -> pl.DataFrame:
 def classifications_mart(history: pl.DataFrame) -> pl.DataFrame:
     """Every classification, with `is_latest` marking each fan's newest one."""
     return (
-        history.sort("fan_id", "classified_at")
+        in_recorded_order(history, "fan_id")
         .with_columns(
             is_latest=pl.int_range(pl.len()).over("fan_id") == pl.len().over("fan_id") - 1
         )

@@ -2,10 +2,11 @@
 
 For every fan at once: messages ordered by (created_at, message_id); the first 100, the 5 before
 and 5 after each `message`/`tip` purchase, the last 400; their union in chronological order,
-each text HTML-stripped, redacted and cut to 500 characters; then held to a token budget:
-purchase contexts first (newest purchase first, each kept whole or not at all), then the most
-recent messages, then the earliest, as long as the budget holds. No Python loop runs over
-messages; only the per-fan hash is computed in Python, once per fan.
+each text HTML-stripped, redacted (with the fan's own name and username) and cut to 500
+characters; then held to a token budget: purchase contexts first (newest purchase first, each
+kept whole or not at all), then the most recent messages, then the earliest, as long as the
+budget holds. Only two steps run in Python: the redaction, once per candidate message (its rules
+need `phonenumbers` and a Luhn check), and the hash, once per fan.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ MESSAGE_COLUMNS = {
     "text": pl.String,
     "price_cents": pl.Int64,
 }
+# Optional on messages: the fan's display name and username, for the redactor to replace.
+NAME_COLUMNS = {"fan_name": pl.String, "fan_username": pl.String}
 PURCHASE_COLUMNS = {
     "fan_id": pl.Int64,
     "purchase_at": pl.Datetime("us", "UTC"),
@@ -116,6 +119,7 @@ def read_inputs(
     """
     with lake.session(creator_id, as_of=as_of, run_id=run_id or "_current_marts_only") as con:
         messages = con.sql(sql_text("intelligence/window_messages")).pl()
+        names = con.sql(sql_text("intelligence/fan_names")).pl()
         has_transactions = con.execute(
             "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'marts' "
             "AND view_name = 'transactions'"
@@ -125,9 +129,20 @@ def read_inputs(
             if has_transactions
             else empty_purchases()
         )
+    columns = {**MESSAGE_COLUMNS, **NAME_COLUMNS}
     return (
-        messages.select([pl.col(c).cast(t) for c, t in MESSAGE_COLUMNS.items()]),
+        with_names(messages, names).select([pl.col(c).cast(t) for c, t in columns.items()]),
         purchases.select([pl.col(c).cast(t) for c, t in PURCHASE_COLUMNS.items()]),
+    )
+
+
+def with_names(messages: pl.DataFrame, names: pl.DataFrame) -> pl.DataFrame:
+    """Messages with their fan's `fan_name` and `fan_username` (null for a fan never listed)."""
+    names = names.select(
+        pl.col("fan_id").cast(pl.Int64), *[pl.col(c).cast(t) for c, t in NAME_COLUMNS.items()]
+    ).unique("fan_id", keep="first")
+    return messages.with_columns(pl.col("fan_id").cast(pl.Int64)).join(
+        names, on="fan_id", how="left"
     )
 
 
@@ -141,8 +156,12 @@ def build_windows(
     messages: pl.DataFrame, purchases: pl.DataFrame, config: WindowConfig = WindowConfig()
 ) -> Windows:
     cfg = config
+    missing = [pl.lit(None, dtype=t).alias(c) for c, t in NAME_COLUMNS.items()
+               if c not in messages.columns]
+    columns = {**MESSAGE_COLUMNS, **NAME_COLUMNS}
     ordered = (
-        messages.select([pl.col(c).cast(t) for c, t in MESSAGE_COLUMNS.items()])
+        messages.with_columns(missing)
+        .select([pl.col(c).cast(t) for c, t in columns.items()])
         .unique(["fan_id", "message_id"], keep="last")
         .sort(["fan_id", "created_at", "message_id"])
         .with_columns(
@@ -159,7 +178,10 @@ def build_windows(
             in_context=pl.col("purchase_group").is_not_null(),
         )
         .filter(pl.col("in_first") | pl.col("in_last") | pl.col("in_context"))
-        .with_columns(text=clean_expr(pl.col("text"), cfg.max_chars))
+        .with_columns(text=clean_expr(
+            pl.col("text"), cfg.max_chars, name=pl.col("fan_name"),
+            username=pl.col("fan_username"),
+        ))
         .with_columns(
             tokens=(
                 (pl.col("text").str.len_chars().cast(pl.Int64) + cfg.chars_per_token - 1)

@@ -116,8 +116,9 @@ FAN_PROFILE = Table(
              "subscription spend); `custom_buyer` (customs are >= 50% of non-subscription "
              "spend); else the largest non-subscription spend type: `ppv_buyer`, `tipper`, "
              "`post_buyer`, `stream_buyer`, `other_buyer` (ties in that order)."),
-            ("ppv_sent_count", BIGINT, "Creator messages to this fan with a price > 0, mass "
-             "sends excluded, at or before as_of."),
+            ("ppv_sent_count", BIGINT, "Creator messages in this fan's chat with a price > 0, at "
+             "or before as_of: personal and mass-message sends alike (a mass PPV that reached "
+             "his chat was offered to him, and its unlock is a `message` purchase)."),
             ("ppv_bought_count", BIGINT, "Purchases of type `message`."),
             ("conversion_rate", DOUBLE, "min(1, ppv_bought_count / ppv_sent_count); null when "
              "nothing was sent."),
@@ -158,14 +159,17 @@ FAN_PROFILE = Table(
              "and s = purchase dollars in the 30 days before as_of; 0-100."),
             ("deprioritized_until", TIMESTAMPTZ, "as_of + 7 days when time_waster_score >= 70 and "
              "lifetime spend is 0; else null."),
-            ("follow_up_due_at", TIMESTAMPTZ, "`cooling_off`/`at_risk`: last_purchase_at + 14 "
-             "days; `warming`: last_fan_message_at + 2 days; else null."),
+            ("follow_up_due_at", TIMESTAMPTZ, "When to pick the chat up again: `cooling_off`/"
+             "`at_risk`: 3 days after the latest message of either side (last_message_at, or "
+             "last_purchase_at when there is no message); `warming`: last_message_at + 2 days; "
+             "else null. Before as_of: the follow-up is overdue."),
             ("next_best_action", VARCHAR, "The first rule that applies: `deprioritize` "
              "(deprioritized); `upsell_custom` (intent_wants_custom >= 60); `send_ppv` "
              "(intent_ready_to_buy or intent_high_intent >= 60); `offer_discount` "
              "(intent_discount_request >= 60 or discount_sensitivity `always`, in "
              "`cooling_off`/`at_risk`); `win_back` (`at_risk`/`churned` with spend > 0); "
-             "`welcome` (`new`); else `nurture`."),
+             "`welcome` (`new`); else `nurture`. An intent condition holds only while the fan "
+             "wrote within the 14 days before as_of."),
             ("next_best_action_reason", VARCHAR, "The rule that chose next_best_action and the "
              "values that fired it."),
         ),
@@ -178,9 +182,14 @@ FAN_PROFILE = Table(
              "else `churned`. Without: subscribed within 7 days `new`; a fan message within 14 "
              "days `warming`; else by days since the last activity (or subscription) <= 30 "
              "`cooling_off`, <= 60 `at_risk`, else `churned`. A subscription expired more than "
-             "30 days ago and not renewed: `churned`."),
-            ("stage_updated_at", TIMESTAMPTZ, "When the current stage was first recorded in "
-             "fan_lifecycle_events."),
+             "30 days ago and not renewed: `churned`. Still here: a fan active (bought or wrote) "
+             "within the 14 days before as_of is never `churned`, but `at_risk`."),
+            ("stage_updated_at", TIMESTAMPTZ, "When the fan entered his current stage: on his "
+             "first evaluation, when its condition became true in his history (a purchase stage: "
+             "that purchase; `new`: the subscription; a decay stage: the boundary crossed, e.g. "
+             "the last activity + 30 days for `at_risk` without purchases); afterwards the as_of "
+             "of the evaluation that changed it: the occurred_at of the fan_lifecycle_events "
+             "stage change that put him in it. Never after as_of."),
             ("last_objection", VARCHAR, "Type of the fan's latest objection in his chat, as the "
              "classifier read it: `price`, `trust`, `timing`, `content` or `other`."),
             ("top_objection", VARCHAR, "His most frequent objection type over all his "
@@ -215,8 +224,9 @@ FAN_PROFILE = Table(
         ),
         section(
             "Classification",
-            ("classified_at", TIMESTAMPTZ, "When the classification these columns come from ran; "
-             "null when the fan was never classified."),
+            ("classified_at", TIMESTAMPTZ, "The as-of of the run whose classification these "
+             "columns come from (so a pinned run records its own instant, never the wall "
+             "clock); null when the fan was never classified."),
             ("classifier_model", VARCHAR, "The model that classified him (`rules-v1` for the "
              "rules classifier)."),
             ("as_of", TIMESTAMPTZ, "The instant every time-dependent field is computed as of."),
@@ -226,17 +236,19 @@ FAN_PROFILE = Table(
 
 FAN_LIFECYCLE_EVENTS = Table(
     name="fan_lifecycle_events",
-    grain="one row per event: `(creator_id, event_id)`",
+    grain="one row per event: `event_id`",
     description="Every stage change and milestone of every fan, append-only: an event is never "
-    "rewritten, and re-evaluating the same as_of appends nothing. A stage change is dated by the "
-    "evaluation that first saw it (every sync, real-time run and the daily "
-    "`stage_decay_schedule`); "
-    "a milestone by when it happened.",
+    "rewritten, and re-evaluating the same as_of appends nothing. A fan's first stage is dated "
+    "when he entered it in his history, a later stage change by the evaluation that first saw it "
+    "(every sync, real-time run and the daily `stage_decay_schedule`), a milestone by when it "
+    "happened.",
     sections=(
         section(
             "Event",
-            ("event_id", BIGINT, "Sequence number of the event in the creator's log (1, 2, ...): "
-             "later events have greater ids."),
+            ("event_id", VARCHAR, "The event's key over the whole table: the creator and "
+             "event_seq (`acct_...:42`)."),
+            ("event_seq", BIGINT, "Position of the event in the creator's log (1, 2, ...): "
+             "events appended later have greater numbers."),
             ("creator_id", VARCHAR, "The creator account."),
             ("fan_id", BIGINT, "The fan."),
             ("event_type", VARCHAR, "`stage_change` or `milestone`."),
@@ -247,7 +259,8 @@ FAN_LIFECYCLE_EVENTS = Table(
              "gold|platinum>` (lifetime spend reached the tier) or `sub_anniversary:<years>`; "
              "each recorded once per fan. Null for stage changes."),
             ("occurred_at", TIMESTAMPTZ, "Stage changes: the as_of of the evaluation that "
-             "recorded them. Milestones: the purchase or anniversary instant."),
+             "recorded them; for the fan's first, when he entered that stage in his history. "
+             "Milestones: the purchase or anniversary instant."),
             ("reason", VARCHAR, "Why: the rule and the values that fired it."),
             ("recorded_at", TIMESTAMPTZ, "The as_of of the evaluation that appended the event."),
             ("run_id", VARCHAR, "The Dagster run that appended the event."),
@@ -264,7 +277,8 @@ FAN_AGENCY = Table(
         section(
             "Agency-wide",
             ("fan_id", BIGINT, "The fan's OnlyFans user id: the key."),
-            ("username", VARCHAR, "His username, from his most recently active profile."),
+            ("username", VARCHAR, "His username, from his most recently active profile that has "
+             "one (profiles he was never active in last; ties: the smaller creator id)."),
             ("creators_followed", BIGINT, "Creators of the agency that know him (listed as a "
              "subscriber, paying or chatting)."),
             ("active_subscriptions", BIGINT, "Creators he holds an active subscription to."),
@@ -299,6 +313,8 @@ INTERMEDIATE_COLUMNS = {
     "fan_messages_30d": "Fan messages in the 30 days before as_of (m of time_waster_score).",
     "purchase_cents_30d": "Purchase cents in the 30 days before as_of (s of time_waster_score).",
     "stage_reason": "Why the stage applies: the rule and the values that fired it.",
+    "stage_since": "When the fan entered his current stage as his history tells it (the "
+    "stage_updated_at of his first evaluation); as_of when his history holds no instant.",
 }
 
 

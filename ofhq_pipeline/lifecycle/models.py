@@ -8,7 +8,9 @@ Every lifecycle model runs in the creator's usual DuckDB session (`Lake.session`
   run's, else the creator's current one), when the classifier has written one for the creator;
   else an empty relation of its shape (`sql/lifecycle/fan_personality_fallback.sql`), so the
   models bind before the classifier ever ran;
-- `lifecycle.recorded_events`: the creator's lifecycle log as recorded so far (`log_path`).
+- `lifecycle.recorded_events`: the creator's lifecycle log as recorded so far (`log_path`),
+  `event_seq` numbering his events in the order they were appended and `event_id` (the creator
+  and that number) keying them over every creator's log.
 
 The log is appended to, never rewritten: an evaluation at `as_of` adds the stage changes and
 milestones the log does not hold yet, in one atomic file replacement under a per-creator lock,
@@ -65,14 +67,36 @@ def attach_lifecycle(
     if published:
         personality += f"\nUNION ALL BY NAME SELECT * FROM marts.{PERSONALITY_MART}"
     con.execute(f"CREATE OR REPLACE VIEW intelligence.fan_personality AS {personality}")
-    log = log_path(store, creator_id)
-    recorded = (
-        f"SELECT * FROM read_parquet({quote(log)})"
-        if log.exists()
-        else sql_text("lifecycle/fan_lifecycle_events_empty")
-    )
+    recorded = recorded_log(con, store, creator_id)
     con.execute(f"CREATE OR REPLACE VIEW lifecycle.recorded_events AS {recorded}")
     con.execute("SET VARIABLE run_id = ?", [run_id])
+
+
+def numbered_per_creator(con: duckdb.DuckDBPyConnection, log: Path) -> bool:
+    """Whether a log file was written while event ids were numbers counted per creator: it has
+    no `event_seq`, and its `event_id` is what `event_seq` is now."""
+    columns = con.execute(f"DESCRIBE SELECT * FROM read_parquet({quote(log)})").fetchall()
+    return "event_seq" not in {row[0] for row in columns}
+
+
+def recorded_log(con: duckdb.DuckDBPyConnection, store: Lake, creator_id: str) -> str:
+    """The SELECT of the creator's log as recorded so far, in the log's columns and order.
+
+    A log numbered per creator is read with its numbers as `event_seq` and `event_id` made from
+    them as it is today, so its events keep their order and get the ids they would have now;
+    `record_events` stores it so at once.
+    """
+    empty = sql_text("lifecycle/fan_lifecycle_events_empty")
+    log = log_path(store, creator_id)
+    if not log.exists():
+        return empty
+    source = f"read_parquet({quote(log)})"
+    if not numbered_per_creator(con, log):
+        return f"{empty}\nUNION ALL BY NAME SELECT * FROM {source}"
+    return (
+        f"{empty}\nUNION ALL BY NAME SELECT * REPLACE (creator_id || ':' || event_id AS event_id), "
+        f"event_id AS event_seq FROM {source}"
+    )
 
 
 @contextmanager
@@ -138,7 +162,8 @@ def record_events(store: Lake, creator_id: str, *, as_of: datetime, run_id: str)
     """Append the stage changes and milestones of an evaluation at `as_of` to the creator's log.
 
     Needs `intermediate.fan_stage` built for the same `as_of`. The log file is only replaced when
-    something is new; either way the run's mart folder gets the current log (a hard link).
+    something is new (or it is still numbered per creator); either way the run's mart folder gets
+    the current log (a hard link).
     """
     path = log_path(store, creator_id)
     with log_lock(store, creator_id), lifecycle_session(
@@ -150,7 +175,8 @@ def record_events(store: Lake, creator_id: str, *, as_of: datetime, run_id: str)
                 f"CREATE OR REPLACE TABLE lifecycle.{model} AS {sql_text(f'lifecycle/{model}')}"
             )
             (counts[model],) = con.execute(f"SELECT count(*) FROM lifecycle.{model}").fetchone()
-        if counts["stage_changes"] or counts["milestones"] or not path.exists():
+        if (counts["stage_changes"] or counts["milestones"] or not path.exists()
+                or numbered_per_creator(con, path)):
             total = store.write_model(con, f"lifecycle/{LOG_TABLE}", path)
         else:
             total = parquet_rows(con, path)

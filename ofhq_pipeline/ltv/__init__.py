@@ -1,1 +1,1 @@
-"""Lifetime value and churn: BG/NBD and Gamma-Gamma per creator."""
+"""Lifetime value and churn: MBG/NBD and Gamma-Gamma per creator."""

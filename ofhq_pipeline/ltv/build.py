@@ -1,13 +1,16 @@
-"""marts.fan_ltv for one creator: fit BG/NBD + Gamma-Gamma on his fans, predict every fan.
+"""marts.fan_ltv for one creator: fit MBG/NBD + Gamma-Gamma on his fans, predict every fan.
 
 - Inputs per fan: sql/ltv/fan_purchase_days.sql over marts.transactions (discretionary purchases
   per UTC day; subscription payments left out).
+- The purchase model is the MBG/NBD, not the BG/NBD: most fans buy once, and only the MBG/NBD
+  lets a one-time buyer be gone (his probability alive falls as his silence grows; see model.py).
 - The fit is per creator. A creator with fewer than `min_repeat_buyers` fans who bought on more
   than one day (or whose fit does not converge) is fitted on the agency's pool instead: his own
   transactions of this run plus every other creator's current marts.transactions
   (`fit_scope = agency`), and if that does not converge either (almost nobody bought twice),
-  on the pool with a small L2 penalty (`fit_penalizer` 0.001 in the metadata). If Gamma-Gamma cannot be fitted (or q <= 1), the expected value per
-  purchase is the observed mean spend per purchase day (`value_model = empirical_mean`).
+  on the pool with a small L2 penalty (`fit_penalizer` 0.001 in the metadata). If Gamma-Gamma
+  cannot be fitted (or q <= 1), the expected value per purchase is the observed mean spend per
+  purchase day (`value_model = empirical_mean`).
 - Output: one row per fan of marts.fan_profile. A fan with no discretionary purchase has
   `model_status = no_purchases` and null predictions (the models describe buyers).
 """
@@ -24,20 +27,20 @@ import polars as pl
 
 from ofhq_pipeline.ltv.model import (
     LIBRARY,
-    BgNbdParams,
     FitError,
     GammaGammaParams,
+    MbgNbdParams,
     expected_purchases,
     expected_value,
-    fit_bgnbd,
     fit_gamma_gamma,
+    fit_mbgnbd,
     probability_alive,
 )
 from ofhq_pipeline.resources.lake import Lake, atomic_write, quote, sql_text
 
 HORIZON_DAYS = 90
 FALLBACK_PENALIZER = 0.001
-MODEL = f"bg_nbd+gamma_gamma ({LIBRARY})"
+MODEL = f"mbg_nbd+gamma_gamma ({LIBRARY})"
 TS = pl.Datetime("us", "UTC")
 SCHEMA = {
     "creator_id": pl.String, "fan_id": pl.Int64, "first_purchase_at": TS,
@@ -68,7 +71,7 @@ class LtvReport:
     value_model: str = "gamma_gamma"
     status: str = "ok"
     error: str | None = None
-    bgnbd: BgNbdParams | None = None
+    mbgnbd: MbgNbdParams | None = None
     gamma_gamma: GammaGammaParams | None = None
     expected_spend_90d_cents: int = 0
     mean_probability_alive: float | None = None
@@ -85,7 +88,7 @@ class LtvReport:
             "mean_probability_alive": self.mean_probability_alive,
             "notes": "; ".join(self.notes),
         }
-        for prefix, params in (("bgnbd", self.bgnbd), ("gamma_gamma", self.gamma_gamma)):
+        for prefix, params in (("mbgnbd", self.mbgnbd), ("gamma_gamma", self.gamma_gamma)):
             if params is not None:
                 data.update({f"{prefix}_{k}": round(v, 6) for k, v in params.as_dict().items()})
         return data
@@ -120,9 +123,9 @@ def plan_fits(repeat_buyers: int, config: LtvConfig) -> list[tuple[str, float]]:
     return plans
 
 
-def fit(frame: pl.DataFrame, penalizer: float) -> tuple[BgNbdParams, GammaGammaParams | None]:
-    bg = fit_bgnbd(frame["frequency"].to_numpy(), frame["recency_days"].to_numpy(),
-                   frame["tenure_days"].to_numpy(), penalizer=penalizer)
+def fit(frame: pl.DataFrame, penalizer: float) -> tuple[MbgNbdParams, GammaGammaParams | None]:
+    mbg = fit_mbgnbd(frame["frequency"].to_numpy(), frame["recency_days"].to_numpy(),
+                     frame["tenure_days"].to_numpy(), penalizer=penalizer)
     try:
         gg = fit_gamma_gamma(frame["frequency"].to_numpy(),
                              frame["monetary_cents"].fill_null(0).to_numpy(),
@@ -131,7 +134,20 @@ def fit(frame: pl.DataFrame, penalizer: float) -> tuple[BgNbdParams, GammaGammaP
             gg = None
     except FitError:
         gg = None
-    return bg, gg
+    return mbg, gg
+
+
+def require_finite_predictions(mbg: MbgNbdParams, own: pl.DataFrame) -> None:
+    """A fit whose heterogeneity collapsed (r and alpha in the millions: every fan buys at the
+    same rate) has finite parameters but predictions that overflow to NaN; it counts as failed,
+    so the next plan (the agency's pool, a small penalty) is tried."""
+    x, t_x, age = (own[c].to_numpy() for c in ("frequency", "recency_days", "tenure_days"))
+    alive = probability_alive(mbg, x, t_x, age)
+    purchases = expected_purchases(mbg, HORIZON_DAYS, x, t_x, age)
+    if not (np.isfinite(alive).all() and np.isfinite(purchases).all()):
+        raise FitError(
+            f"MBG/NBD predictions are not finite (r {mbg.r:.3g}, alpha {mbg.alpha:.3g})"
+        )
 
 
 def build_fan_ltv(store: Lake, creator_id: str, *, as_of: datetime, run_id: str,
@@ -143,7 +159,7 @@ def build_fan_ltv(store: Lake, creator_id: str, *, as_of: datetime, run_id: str,
         own = purchase_days(con, "SELECT * FROM marts.transactions")
         report.fans, report.buyers = fans.height, own.height
         report.repeat_buyers = int((own["frequency"] > 0).sum()) if own.height else 0
-        bg = gg = None
+        mbg = gg = None
         fit_frame = own
         if report.repeat_buyers < config.min_repeat_buyers:
             report.notes.append(
@@ -156,15 +172,17 @@ def build_fan_ltv(store: Lake, creator_id: str, *, as_of: datetime, run_id: str,
                 fit_frame = purchase_days(con, pool_source(store, creator_id))
             report.fit_scope, report.penalizer = scope, penalizer
             try:
-                bg, gg = fit(fit_frame, penalizer)
+                mbg, gg = fit(fit_frame, penalizer)
+                require_finite_predictions(mbg, own)
                 break
             except FitError as exc:
+                mbg = gg = None
                 report.notes.append(f"{scope} fit (penalizer {penalizer}) failed: {exc}")
-        if bg is None and own.height:
+        if mbg is None and own.height:
             report.status, report.error = "fit_failed", report.notes[-1]
     report.fit_fans = fit_frame.height
-    report.bgnbd, report.gamma_gamma = bg, gg
-    frame = predict(own, bg, gg, fit_frame, report)
+    report.mbgnbd, report.gamma_gamma = mbg, gg
+    frame = predict(own, mbg, gg, fit_frame, report)
     out = (
         fans.join(frame.drop("creator_id"), on="fan_id", how="left")
         .with_columns(
@@ -183,14 +201,14 @@ def build_fan_ltv(store: Lake, creator_id: str, *, as_of: datetime, run_id: str,
     return path, report
 
 
-def predict(own: pl.DataFrame, bg: BgNbdParams | None, gg: GammaGammaParams | None,
+def predict(own: pl.DataFrame, mbg: MbgNbdParams | None, gg: GammaGammaParams | None,
             fit_frame: pl.DataFrame, report: LtvReport) -> pl.DataFrame:
     base = own.select(
         "creator_id", "fan_id", "first_purchase_at", "frequency", "recency_days", "tenure_days",
         discretionary_spend_cents="spend_cents",
         avg_repeat_order_cents=pl.col("monetary_cents").round(0).cast(pl.Int64),
     )
-    if bg is None or not own.height:
+    if mbg is None or not own.height:
         return base.with_columns(
             probability_alive=pl.lit(None, dtype=pl.Float64),
             churn_probability=pl.lit(None, dtype=pl.Float64),
@@ -204,8 +222,8 @@ def predict(own: pl.DataFrame, bg: BgNbdParams | None, gg: GammaGammaParams | No
     t_x = own["recency_days"].to_numpy()
     age = own["tenure_days"].to_numpy()
     m = own["monetary_cents"].fill_null(0).to_numpy()
-    alive = np.clip(probability_alive(bg, x, t_x, age), 0.0, 1.0)
-    purchases = expected_purchases(bg, HORIZON_DAYS, x, t_x, age)
+    alive = np.clip(probability_alive(mbg, x, t_x, age), 0.0, 1.0)
+    purchases = expected_purchases(mbg, HORIZON_DAYS, x, t_x, age)
     if gg is not None:
         value = expected_value(gg, x, m)
     else:

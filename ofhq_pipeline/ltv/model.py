@@ -1,19 +1,29 @@
-"""BG/NBD and Gamma-Gamma: fitting (maximum likelihood, through `lifetimes`), prediction, and a
-simulator of the generative model for validation.
+"""The purchase models (BG/NBD, MBG/NBD) and Gamma-Gamma: fitting (maximum likelihood, through
+`lifetimes`) and prediction.
 
-The models (Fader, Hardie & Lee 2005; Fader & Hardie 2013), time in days:
-- BG/NBD: while alive, a fan makes repeat purchases as a Poisson process of rate
-  lambda ~ Gamma(shape r, rate alpha); after each repeat purchase he drops out for good with
-  probability p ~ Beta(a, b). From his frequency x (repeat purchase days), recency t_x (day of
-  his last purchase since his first) and age T (days since his first purchase) it gives
-  P(alive) and the expected number of purchases in the next t days.
-- Gamma-Gamma: the value of each of his purchases is Gamma(shape p, rate nu), with
-  nu ~ Gamma(shape q, rate gamma) across fans, independent of the purchase process. From his
-  mean repeat purchase value m over x purchases it gives his expected value per purchase,
-  (p gamma + p x m) / (p x + q - 1): between the population mean p gamma / (q - 1) and m.
+The models, time in days:
+- Purchases while alive are a Poisson process of rate lambda ~ Gamma(shape r, rate alpha); at
+  each chance to drop out a fan leaves for good with probability p ~ Beta(a, b).
+  - BG/NBD (Fader, Hardie & Lee 2005): the chances follow each *repeat* purchase, so a fan who
+    never bought again is alive with probability 1 however long his silence. Most buyers buy
+    once, so it cannot see churn where most of it is.
+  - MBG/NBD (Batislam, Denizel & Filiztekin 2007; Wagner & Hoppe 2008), the one `fan_ltv` uses:
+    one more chance right after the first purchase. A one-time buyer's P(alive) is
+    1 / (1 + a/b ((alpha + T) / alpha)^r), which falls as his silence T grows. Same four
+    parameters and closed forms as BG/NBD, and as cheap to fit (the Pareto/NBD would also let
+    him leave, through a likelihood and predictions built on hypergeometric functions that are
+    slower and less stable to maximise).
+  From a fan's frequency x (repeat purchase days), recency t_x (day of his last purchase since
+  his first) and age T (days since his first purchase) they give P(alive) and the expected
+  number of purchases in the next t days.
+- Gamma-Gamma (Fader & Hardie 2013): the value of each of his purchases is Gamma(shape p, rate
+  nu), with nu ~ Gamma(shape q, rate gamma) across fans, independent of the purchase process.
+  From his mean repeat purchase value m over x purchases it gives his expected value per
+  purchase, (p gamma + p x m) / (p x + q - 1): between the population mean p gamma / (q - 1)
+  and m.
 
-Fitting is `lifetimes.BetaGeoFitter` / `GammaGammaFitter` (scipy's optimiser on the exact
-log-likelihoods, autograd gradients); everything around them is plain numpy.
+Fitting is `lifetimes.BetaGeoFitter` / `ModifiedBetaGeoFitter` / `GammaGammaFitter` (scipy's
+optimiser on the exact log-likelihoods, autograd gradients); everything around them is numpy.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ import contextlib
 import io
 import warnings
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import numpy as np
 
@@ -30,6 +40,8 @@ if TYPE_CHECKING:  # `lifetimes` (with scipy and pandas) is imported when a mode
     from lifetimes import BetaGeoFitter
 
 LIBRARY = "lifetimes 0.11.3"
+# Errors by which lifetimes and scipy say the likelihood could not be maximised.
+_NUMERIC_ERRORS = (np.linalg.LinAlgError, ValueError, FloatingPointError)
 
 
 class FitError(Exception):
@@ -37,14 +49,32 @@ class FitError(Exception):
 
 
 @dataclass(frozen=True)
-class BgNbdParams:
+class PurchaseParams:
+    """r, alpha (purchase rates) and a, b (dropout): the class says which model they belong to,
+    so a prediction can never use one model's parameters in the other's formulas."""
+
     r: float
     alpha: float
     a: float
     b: float
+    label: ClassVar[str]
+    fitter: ClassVar[str]  # the lifetimes class that fits and predicts this model
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
+
+
+class BgNbdParams(PurchaseParams):
+    label = "BG/NBD"
+    fitter = "BetaGeoFitter"
+
+
+class MbgNbdParams(PurchaseParams):
+    label = "MBG/NBD"
+    fitter = "ModifiedBetaGeoFitter"
+
+
+P = TypeVar("P", bound=PurchaseParams)
 
 
 @dataclass(frozen=True)
@@ -86,26 +116,38 @@ def _fitter_args(frequency, recency, T) -> tuple[np.ndarray, np.ndarray, np.ndar
     return x, t_x, age
 
 
-def fit_bgnbd(frequency, recency, T, *, penalizer: float = 0.0) -> BgNbdParams:
-    """Maximum-likelihood BG/NBD parameters; raises FitError when it cannot converge."""
+def _fit_purchases(kind: type[P], frequency, recency, T, penalizer: float) -> P:
     x, t_x, age = _fitter_args(frequency, recency, T)
+    # Without a repeat purchase the rates (r, alpha) and the dropout (a, b) cannot be told apart.
     if x.size < 2 or not np.any(x > 0):
-        raise FitError("BG/NBD needs fans with repeat purchases")
+        raise FitError(f"{kind.label} needs fans with repeat purchases")
     # Identical (x, t_x, T) histories are one pattern with a weight: same likelihood, less work.
     patterns, weights = np.unique(np.stack([x, t_x, age], axis=1), axis=0, return_counts=True)
-    from lifetimes import BetaGeoFitter
+    import lifetimes
     from lifetimes.utils import ConvergenceError
 
-    fitter = BetaGeoFitter(penalizer_coef=penalizer)
+    fitter = getattr(lifetimes, kind.fitter)(penalizer_coef=penalizer)
     try:
         with quiet():
             fitter.fit(patterns[:, 0], patterns[:, 1], patterns[:, 2], weights=weights)
-    except (ConvergenceError, np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
-        raise FitError(f"BG/NBD did not converge ({first_line(exc)})") from None
+    except (ConvergenceError, *_NUMERIC_ERRORS) as exc:
+        raise FitError(f"{kind.label} did not converge ({first_line(exc)})") from None
     r, alpha, a, b = (float(fitter.params_[k]) for k in ("r", "alpha", "a", "b"))
     if not all(np.isfinite([r, alpha, a, b])):
-        raise FitError("BG/NBD gave non-finite parameters")
-    return BgNbdParams(r, alpha, a, b)
+        raise FitError(f"{kind.label} gave non-finite parameters")
+    return kind(r, alpha, a, b)
+
+
+def fit_mbgnbd(frequency, recency, T, *, penalizer: float = 0.0) -> MbgNbdParams:
+    """Maximum-likelihood MBG/NBD parameters (the model of `fan_ltv`); FitError when it cannot
+    converge."""
+    return _fit_purchases(MbgNbdParams, frequency, recency, T, penalizer)
+
+
+def fit_bgnbd(frequency, recency, T, *, penalizer: float = 0.0) -> BgNbdParams:
+    """Maximum-likelihood BG/NBD parameters; FitError when it cannot converge. Kept beside the
+    MBG/NBD (it shares the fitting path, and its published CDNOW figures check that path)."""
+    return _fit_purchases(BgNbdParams, frequency, recency, T, penalizer)
 
 
 def fit_gamma_gamma(frequency, monetary, *, penalizer: float = 0.0) -> GammaGammaParams:
@@ -122,7 +164,7 @@ def fit_gamma_gamma(frequency, monetary, *, penalizer: float = 0.0) -> GammaGamm
     try:
         with quiet():
             fitter.fit(x[keep], m[keep])
-    except (ConvergenceError, np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
+    except (ConvergenceError, *_NUMERIC_ERRORS) as exc:
         raise FitError(f"Gamma-Gamma did not converge ({first_line(exc)})") from None
     p, q, gamma = (float(fitter.params_[k]) for k in ("p", "q", "v"))
     if not all(np.isfinite([p, q, gamma])):
@@ -130,29 +172,32 @@ def fit_gamma_gamma(frequency, monetary, *, penalizer: float = 0.0) -> GammaGamm
     return GammaGammaParams(p, q, gamma)
 
 
-def _bgnbd(params: BgNbdParams) -> BetaGeoFitter:
+def _fitter(params: PurchaseParams) -> BetaGeoFitter:
+    """The lifetimes fitter of the params' model, set to them (ModifiedBetaGeoFitter subclasses
+    BetaGeoFitter and overrides the formulas)."""
+    import lifetimes
     import pandas as pd
-    from lifetimes import BetaGeoFitter
 
-    fitter = BetaGeoFitter()
+    fitter = getattr(lifetimes, params.fitter)()
     fitter.params_ = pd.Series(params.as_dict(), index=["r", "alpha", "a", "b"])
     return fitter
 
 
-def probability_alive(params: BgNbdParams, frequency, recency, T) -> np.ndarray:
-    """P(alive | x, t_x, T). A fan without a repeat purchase is alive with probability 1 under
-    BG/NBD (dropout only follows a repeat purchase); his expected purchases still decay."""
+def probability_alive(params: PurchaseParams, frequency, recency, T) -> np.ndarray:
+    """P(alive | x, t_x, T). Under MBG/NBD a one-time buyer's falls with his silence (from
+    b / (a + b) on the day of his purchase); under BG/NBD it is 1 whatever the silence."""
     x, t_x, age = _fitter_args(frequency, recency, T)
     with np.errstate(all="ignore"):
-        return np.asarray(_bgnbd(params).conditional_probability_alive(x, t_x, age), dtype=float)
+        alive = _fitter(params).conditional_probability_alive(x, t_x, age)
+    return np.asarray(alive, dtype=float).reshape(x.shape)
 
 
-def expected_purchases(params: BgNbdParams, t: float, frequency, recency, T) -> np.ndarray:
+def expected_purchases(params: PurchaseParams, t: float, frequency, recency, T) -> np.ndarray:
     """E[purchases in the next t days | x, t_x, T]."""
     x, t_x, age = _fitter_args(frequency, recency, T)
     with np.errstate(all="ignore"):
-        out = _bgnbd(params).conditional_expected_number_of_purchases_up_to_time(t, x, t_x, age)
-    return np.asarray(out, dtype=float)
+        out = _fitter(params).conditional_expected_number_of_purchases_up_to_time(t, x, t_x, age)
+    return np.asarray(out, dtype=float).reshape(x.shape)
 
 
 def expected_value(params: GammaGammaParams, frequency, monetary) -> np.ndarray:
@@ -164,55 +209,3 @@ def expected_value(params: GammaGammaParams, frequency, monetary) -> np.ndarray:
         raise FitError(f"Gamma-Gamma q = {params.q:.3f} <= 1: the mean value is infinite")
     weight = params.p * x / (params.p * x + params.q - 1)
     return (1 - weight) * mean + weight * m
-
-
-# ---- the generative model, for validation ---------------------------------------------------
-@dataclass(frozen=True)
-class Simulated:
-    """Per customer: calibration (x, t_x, T, mean repeat value m) and the holdout after T."""
-
-    frequency: np.ndarray
-    recency: np.ndarray
-    T: np.ndarray
-    monetary: np.ndarray
-    holdout_purchases: np.ndarray
-    holdout_value: np.ndarray
-
-
-def simulate(
-    rng: np.random.Generator,
-    n: int,
-    bg: BgNbdParams,
-    gg: GammaGammaParams,
-    T: np.ndarray | float,
-    holdout: float = 0.0,
-) -> Simulated:
-    """Customers drawn from BG/NBD + Gamma-Gamma with known parameters, observed for T days
-    after their first purchase and then for `holdout` more days. Vectorised:
-
-    - lambda ~ Gamma(r, rate alpha), p ~ Beta(a, b); the number of repeat purchases he makes
-      before dropping out is K ~ Geometric(p) on 1, 2, ...; purchases while alive are a Poisson
-      process, so the count in (0, T] is N ~ Poisson(lambda T) and x = min(N, K); the time of the
-      x-th is T times the x-th smallest of N uniforms, T * Beta(x, N - x + 1).
-    - In the holdout the process goes on only if he is still alive (K > N), for K - N more
-      purchases at most.
-    - nu ~ Gamma(q, rate gamma); the mean of x values Gamma(p, rate nu) is Gamma(p x, rate nu x).
-    """
-    age = np.broadcast_to(np.asarray(T, dtype=float), (n,)).copy()
-    lam = rng.gamma(bg.r, 1.0 / bg.alpha, n)
-    drop = rng.beta(bg.a, bg.b, n)
-    k = rng.geometric(drop)
-    n_free = rng.poisson(lam * age)
-    x = np.minimum(n_free, k)
-    t_x = np.zeros(n)
-    has = x > 0
-    t_x[has] = age[has] * rng.beta(x[has], n_free[has] - x[has] + 1)
-    alive = k > n_free
-    future = np.where(alive, np.minimum(rng.poisson(lam * holdout), k - n_free), 0)
-    nu = rng.gamma(gg.q, 1.0 / gg.gamma, n)
-    m = np.zeros(n)
-    m[has] = rng.gamma(gg.p * x[has], 1.0 / (nu[has] * x[has]))
-    value = np.zeros(n)
-    buys = future > 0
-    value[buys] = rng.gamma(gg.p * future[buys], 1.0 / nu[buys])
-    return Simulated(x, t_x, age, m, future, value)

@@ -14,10 +14,9 @@ import re
 import time
 from typing import Any
 
-import dagster as dg
 import httpx
-from pydantic import Field
 
+from ofhq_pipeline.resources.locked import DeploymentLockedResource, locked_field
 from ofhq_pipeline.settings import env_or
 
 log = logging.getLogger(__name__)
@@ -52,14 +51,19 @@ class TelegramError(RuntimeError):
     """Telegram refused or could not be reached; the message never contains the token."""
 
 
-class TelegramResource(dg.ConfigurableResource):
+class TelegramResource(DeploymentLockedResource):
     """Where alerts go: a bot token (EnvVar TELEGRAM_BOT_TOKEN) and a chat (TELEGRAM_CHAT_ID)."""
 
-    bot_token: str | None = Field(
-        default=None, repr=False, description="Bot API token; unset: alerts are logged, not sent"
+    locked_fields = {"bot_token": "TELEGRAM_BOT_TOKEN", "chat_id": "TELEGRAM_CHAT_ID",
+                     "api_base_url": "TELEGRAM_API_BASE_URL"}
+
+    bot_token: str | None = locked_field(
+        "TELEGRAM_BOT_TOKEN", "Bot API token; unset: alerts are logged, not sent", repr=False
     )
-    chat_id: str | None = Field(default=None, description="the chat (or channel) alerts go to")
-    api_base_url: str = DEFAULT_API_BASE_URL
+    chat_id: str | None = locked_field("TELEGRAM_CHAT_ID", "the chat (or channel) alerts go to")
+    api_base_url: str | None = locked_field(
+        "TELEGRAM_API_BASE_URL", "the Bot API's base URL; unset: Telegram's own"
+    )
     timeout_s: float = 10.0
     max_attempts: int = 5
     max_backoff_s: float = 30.0
@@ -79,24 +83,27 @@ class TelegramResource(dg.ConfigurableResource):
         429 (waiting Telegram's `retry_after`), 5xx and connection errors are retried up to
         `max_attempts` with capped backoff; any other refusal raises `TelegramError` at once.
         """
-        if not self.bot_token:
+        token = self.deployment_value("bot_token")
+        chat_id = self.deployment_value("chat_id")
+        base_url = self.deployment_value("api_base_url", DEFAULT_API_BASE_URL)
+        if not token:
             log.warning("alert (TELEGRAM_BOT_TOKEN unset, logged instead of sent): %s", text)
             return "log"
-        if not self.chat_id:
+        if not chat_id:
             raise TelegramError("TELEGRAM_CHAT_ID is not set: no chat to send alerts to")
-        url = f"{self.api_base_url.rstrip('/')}/bot{self.bot_token}/sendMessage"
+        url = f"{base_url.rstrip('/')}/bot{token}/sendMessage"
         with httpx.Client(timeout=self.timeout_s) as client:
             attempts = max(1, self.max_attempts)
             for attempt in range(1, attempts + 1):
                 try:
-                    response = client.post(url, json={"chat_id": self.chat_id, "text": text})
+                    response = client.post(url, json={"chat_id": chat_id, "text": text})
                 except httpx.TransportError as exc:
-                    problem = f"{type(exc).__name__}: {redact(str(exc), self.bot_token)}"
+                    problem = f"{type(exc).__name__}: {redact(str(exc), token)}"
                     wait = self._backoff(attempt)
                 else:
                     if response.status_code == 200 and _body(response).get("ok"):
                         return "telegram"
-                    problem = redact(_describe(response), self.bot_token)
+                    problem = redact(_describe(response), token)
                     if response.status_code == 429:
                         wait = min(_retry_after(response), self.max_backoff_s)
                     elif response.status_code >= 500:

@@ -1,7 +1,9 @@
 """The lake: per-creator Parquet files under OFHQ_HOME, with DuckDB as the in-process engine.
 
 Each creator partition reads and writes only its own files, so runs of different creators never
-contend for a DuckDB file lock; only publishing to the analysts' file is serialised.
+contend for a DuckDB file lock; only publishing to the analysts' file is serialised. A creator id
+becomes a folder name only after `require_creator_id` accepted it, so a partition key such as
+`../../outside` never resolves a path outside the lake.
 
     lake/raw/<table>/<creator>/<batch>.parquet      as received, one batch per sync
     lake/staging/<table>/<creator>.parquet          typed, deduplicated
@@ -24,8 +26,14 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import polars as pl
+from pydantic import Field
 
+from ofhq_pipeline.resources.locked import DeploymentLockedResource, locked_field
 from ofhq_pipeline.settings import SQL_DIR, Paths
+from ofhq_pipeline.source.contract import require_creator_id
+
+# The staging model of raw values that do not cast; every other staging model reads it.
+REJECTS = "cast_rejects"
 
 RAW_COLUMNS = {
     "creator_id": pl.String,
@@ -129,13 +137,13 @@ class Lake:
 
     # ---- locations -------------------------------------------------------------------------
     def raw_dir(self, table: str, creator_id: str) -> Path:
-        return self.root / "raw" / table / creator_id
+        return self.root / "raw" / table / require_creator_id(creator_id)
 
     def staging_path(self, table: str, creator_id: str, layer: str = "staging") -> Path:
-        return self.root / layer / table / f"{creator_id}.parquet"
+        return self.root / layer / table / f"{require_creator_id(creator_id)}.parquet"
 
     def creator_marts_dir(self, creator_id: str) -> Path:
-        return self.root / "marts" / creator_id
+        return self.root / "marts" / require_creator_id(creator_id)
 
     def mart_path(self, table: str, creator_id: str, run_id: str) -> Path:
         return self.creator_marts_dir(creator_id) / run_id / f"{table}.parquet"
@@ -174,8 +182,10 @@ class Lake:
                 source = f"_empty_{table}"
             con.execute(f"CREATE OR REPLACE VIEW raw.{table} AS SELECT * FROM {source}")
         # A staging table this creator has never built (one known only from webhooks has no
-        # chats yet) is its model over raw, so every model downstream still binds.
-        for model in sorted((SQL_DIR / "staging").glob("*.sql")):
+        # chats yet) is its model over raw, so every model downstream still binds. The rejects
+        # come first: every other staging model leaves out the rows they hold.
+        models = sorted((SQL_DIR / "staging").glob("*.sql"), key=lambda m: (m.stem != REJECTS, m))
+        for model in models:
             path = self.staging_path(model.stem, creator_id)
             source = f"SELECT * FROM read_parquet({quote(path)})" if path.exists() else None
             con.execute(
@@ -331,14 +341,41 @@ def parquet_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     return int(rows)
 
 
-class LakeResource(dg.ConfigurableResource):
-    """The pipeline's files under OFHQ_HOME and the DuckDB settings used to process them."""
+# Tags under which Dagster records the partition (or range of partitions) a run works on.
+PARTITION_TAGS = (
+    "dagster/partition",
+    "dagster/asset_partition_range_start",
+    "dagster/asset_partition_range_end",
+)
 
-    home: str | None = None
-    warehouse_path: str | None = None
-    analysts_marts_path: str | None = None
-    memory_limit: str = "3GB"
-    threads: int = 2
+
+class LakeResource(DeploymentLockedResource):
+    """The pipeline's files under OFHQ_HOME and the DuckDB settings used to process them.
+
+    Its paths are locked (a run config cannot write the lake elsewhere), and it refuses a run whose
+    partition key is not a plain account id before any asset of the run touches a file.
+    """
+
+    locked_fields = {
+        "home": "OFHQ_HOME",
+        "warehouse_path": "OFHQ_DUCKDB_PATH",
+        "analysts_marts_path": "OFHQ_MARTS_DUCKDB_PATH",
+    }
+
+    home: str | None = locked_field("OFHQ_HOME", "the local data folder; unset: ./.ofhq")
+    warehouse_path: str | None = locked_field("OFHQ_DUCKDB_PATH", "the pipeline's DuckDB file")
+    analysts_marts_path: str | None = locked_field(
+        "OFHQ_MARTS_DUCKDB_PATH", "the analysts' DuckDB file"
+    )
+    memory_limit: str = Field(default="3GB", description="DuckDB memory limit per process")
+    threads: int = Field(default=2, description="DuckDB threads per process")
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        super().setup_for_execution(context)
+        tags = context.run.tags if context.run is not None else {}
+        for tag in PARTITION_TAGS:
+            if tag in tags:
+                require_creator_id(tags[tag], where=f"partition key ({tag})")
 
     def lake(self) -> Lake:
         defaults = Paths.from_env()

@@ -12,6 +12,7 @@ from pydantic import Field
 from ofhq_pipeline.intelligence.llm import DEFAULT_MODEL, LLMClassifier
 from ofhq_pipeline.intelligence.rules import RulesClassifier
 from ofhq_pipeline.intelligence.windows import WindowConfig
+from ofhq_pipeline.resources.locked import locked_field
 from ofhq_pipeline.resources.openai_endpoint import OpenAIEndpointResource
 from ofhq_pipeline.settings import env_or
 
@@ -19,8 +20,8 @@ from ofhq_pipeline.settings import env_or
 class OpenAIClassifierResource(OpenAIEndpointResource):
     """Which classifier runs, and what one run may spend."""
 
-    api_key: str | None = Field(
-        default=None, repr=False, description="OpenAI API key; unset: the rules classifier runs"
+    api_key: str | None = locked_field(
+        "OPENAI_API_KEY", "OpenAI API key; unset: the rules classifier runs", repr=False
     )
     max_classifications_per_run: int | None = Field(
         default=10_000, description="fans sent per run at most; the rest stay pending"

@@ -2,22 +2,25 @@
 
 The classifier and the vault's vision tagger subclass it; each adds its own key description, per-run
 limits and budget. `api_key` reaches them only as the Dagster `EnvVar` OPENAI_API_KEY: resolved at
-run time, never logged and never written into metadata.
+run time, never logged and never written into metadata. Key and endpoint are locked: a run config
+cannot set them (`resources/locked.py`).
 """
 
 from __future__ import annotations
 
-import dagster as dg
 from pydantic import Field
 
 from ofhq_pipeline.intelligence.llm import DEFAULT_MODEL, LLMSettings
 from ofhq_pipeline.intelligence.pricing import Price
+from ofhq_pipeline.resources.locked import DeploymentLockedResource, locked_field
 
 
-class OpenAIEndpointResource(dg.ConfigurableResource):
-    api_key: str | None = Field(default=None, repr=False, description="OpenAI API key")
-    base_url: str | None = Field(
-        default=None, description="any OpenAI-compatible endpoint; unset: the official API"
+class OpenAIEndpointResource(DeploymentLockedResource):
+    locked_fields = {"api_key": "OPENAI_API_KEY", "base_url": "OPENAI_BASE_URL"}
+
+    api_key: str | None = locked_field("OPENAI_API_KEY", "OpenAI API key", repr=False)
+    base_url: str | None = locked_field(
+        "OPENAI_BASE_URL", "any OpenAI-compatible endpoint; unset: the official API"
     )
     model: str = DEFAULT_MODEL
     concurrency: int = Field(default=4, description="requests in flight at once")
@@ -37,14 +40,15 @@ class OpenAIEndpointResource(dg.ConfigurableResource):
 
     def llm_settings(self) -> LLMSettings | None:
         """The client's settings, or None without a key (then no request is ever made)."""
-        if not self.api_key:
+        api_key = self.deployment_value("api_key")
+        if not api_key:
             return None
         prices = None
         if self.input_usd_per_million is not None and self.output_usd_per_million is not None:
             prices = {self.model: Price(self.input_usd_per_million, self.output_usd_per_million)}
         return LLMSettings(
-            api_key=self.api_key,
-            base_url=self.base_url,
+            api_key=api_key,
+            base_url=self.deployment_value("base_url"),
             model=self.model,
             concurrency=self.concurrency,
             max_classifications=self.requests_per_run(),

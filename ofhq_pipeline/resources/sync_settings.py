@@ -4,6 +4,7 @@
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+from pydantic import Field
 
 from ofhq_pipeline.settings import parse_instant
 
@@ -12,15 +13,39 @@ FULL_HISTORY_TAG = "ofhq/full_history"
 
 
 class SyncSettings(dg.ConfigurableResource):
-    """OFHQ_AS_OF pins "now"; incremental syncs re-read `transaction_lookback_hours` of history."""
+    """OFHQ_AS_OF pins "now"; incremental syncs re-read `transaction_lookback_hours` of history,
+    and once every `deep_reread_every_hours` the last `deep_reread_days` of transactions.
+
+    The deep re-read is what lets a refund reach the marts: the API shows a refund only as the
+    purchase's own status changing, on the purchase's date, which the lookback has long passed.
+    """
 
     as_of: str | None = None
     transaction_lookback_hours: int = 24
     history_start: str = "2016-01-01T00:00:00+00:00"
+    deep_reread_days: int = Field(
+        default=35,
+        description="days of transactions a deep re-read reads again, before the newest one "
+        "held (refunds of purchases that old reach the marts); 0: never re-read deep",
+    )
+    deep_reread_every_hours: int = Field(
+        default=24,
+        description="hours between two deep re-reads of a creator's transactions",
+    )
 
     @property
     def lookback(self) -> timedelta:
         return timedelta(hours=self.transaction_lookback_hours)
+
+    @property
+    def deep_reread(self) -> timedelta:
+        return timedelta(days=self.deep_reread_days)
+
+    def deep_reread_due(self, last: datetime | None, now: datetime) -> bool:
+        """Whether a sync at `now` re-reads deep, the last deep (or full) read being at `last`."""
+        if self.deep_reread_days <= 0:
+            return False
+        return last is None or now - last >= timedelta(hours=self.deep_reread_every_hours)
 
     @property
     def history_start_at(self) -> datetime:

@@ -1,6 +1,8 @@
 """`ofhq segments list` and `ofhq segments export NAME --format csv|json`: the members of a
 segment (as last materialized, per creator) for a mass message, each with the item to send him
-at his suggested price. `export_segment` is the same as a function.
+at his suggested price. `export_segment` is the same as a function. In CSV, a text cell that a
+spreadsheet would run as a formula (a fan's username or name starting with "=", "+", "-", "@")
+is written with a leading single quote.
 
 The cli adds it with `main.add_command(segments)`.
 """

@@ -23,6 +23,7 @@ import duckdb
 import polars as pl
 
 from ofhq_pipeline.resources.lake import Lake, atomic_write, parquet_rows, quote, sql_text
+from ofhq_pipeline.segments.csv_cells import safe_cell
 from ofhq_pipeline.segments.spec import (
     Segment,
     SegmentError,
@@ -193,11 +194,15 @@ def _plain(value):
 
 
 def to_csv(rows: list[dict]) -> str:
+    """The members as CSV for a spreadsheet: text cells that would start a formula (a fan's
+    username or name) are neutralised (`csv_cells`). Lines end in CRLF (RFC 4180): the writer
+    quotes a cell holding any character of the line end, so a carriage return inside a name
+    stays in its cell instead of starting a new row whose first cell could be a formula."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else _plain(v) for k, v in row.items()})
+        writer.writerow({k: "" if v is None else safe_cell(_plain(v)) for k, v in row.items()})
     return out.getvalue()
 
 

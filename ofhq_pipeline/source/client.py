@@ -140,8 +140,13 @@ class OfapiClient:
                 self.sleep(self.retry_wait(response, attempt))
                 continue
             if response.status_code >= 400:
+                refused = (
+                    " (the API refused the key: check OFAPI_API_KEY)"
+                    if response.status_code in (401, 403) else ""
+                )
                 raise OfapiError(
-                    endpoint, creator_id, f"HTTP {response.status_code}: {error_text(response)}"
+                    endpoint, creator_id,
+                    f"HTTP {response.status_code}: {error_text(response)}{refused}",
                 )
             return self.parse(response, endpoint=endpoint, creator_id=creator_id)
         raise AssertionError("unreachable")

@@ -7,7 +7,30 @@ API change before it matters.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# A creator's account id (`acct_...`) names partitions and folders of the lake, so only plain ids
+# are accepted anywhere: letters, digits, `_` and `-`, at most 64 characters.
+ACCOUNT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class InvalidAccountId(ValueError):
+    """A value used as a creator's account id is not a plain id (e.g. `../../outside`)."""
+
+
+def is_creator_id(value: object) -> bool:
+    return isinstance(value, str) and ACCOUNT_ID.fullmatch(value) is not None
+
+
+def require_creator_id(value: object, *, where: str = "creator id") -> str:
+    """`value` itself when it is a plain account id, else `InvalidAccountId` naming `where`."""
+    if not is_creator_id(value):
+        raise InvalidAccountId(
+            f"{where}: {value!r} is not a plain account id (letters, digits, _ and -, "
+            "at most 64 characters)"
+        )
+    return value  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

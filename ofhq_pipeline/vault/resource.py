@@ -10,6 +10,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from ofhq_pipeline.intelligence.llm import DEFAULT_MODEL
+from ofhq_pipeline.resources.locked import locked_field
 from ofhq_pipeline.resources.openai_endpoint import OpenAIEndpointResource
 from ofhq_pipeline.settings import env_or
 from ofhq_pipeline.vault.vision import VisionTagger
@@ -18,8 +19,8 @@ from ofhq_pipeline.vault.vision import VisionTagger
 class VaultTaggerResource(OpenAIEndpointResource):
     """Which vision model tags vault pictures, and what one run may spend on it."""
 
-    api_key: str | None = Field(
-        default=None, repr=False, description="OpenAI API key; unset: only the rules tagger runs"
+    api_key: str | None = locked_field(
+        "OPENAI_API_KEY", "OpenAI API key; unset: only the rules tagger runs", repr=False
     )
     model: str = Field(default=DEFAULT_MODEL, description="a model that accepts image input")
     detail: str = Field(default="low", description="image detail: low (cheapest), high or auto")

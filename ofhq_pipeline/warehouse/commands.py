@@ -4,8 +4,9 @@
     ofhq access revoke MEMBER [--creator ACCOUNT_ID ...]
     ofhq access list
 
-Run them with an administrator's URL (a user with CREATEROLE that owns the marts or is a
-superuser). Roles are named after OFHQ_MARTS_ROLE_PREFIX (default `ofhq`).
+Run them with an administrator's URL: a superuser, or a user with CREATEROLE and BYPASSRLS that
+owns the marts (every table forces row-level security, so any other user would miss rows of the
+assignments). Roles are named after OFHQ_MARTS_ROLE_PREFIX (default `ofhq`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def access() -> None:
 @click.argument("member")
 @click.option(
     "--role", required=True, type=click.Choice(acl.ROLES),
-    help="agency: every mart; cfo: the money marts; employee: the creators given, only.",
+    help="agency: every mart; cfo: the money marts (fan_profile_money, not fan_profile); "
+    "employee: the creators given, only.",
 )
 @click.option(
     "--creator", "creators", multiple=True, metavar="ACCOUNT_ID",
@@ -60,7 +62,7 @@ def revoke_command(member: str, creators: tuple[str, ...]) -> None:
     url = marts_url()
     try:
         acl.revoke(url, member, creators)
-    except ValueError as exc:
+    except (ValueError, PermissionError) as exc:
         raise click.UsageError(str(exc)) from exc
     what = f"creators {', '.join(sorted(set(creators)))}" if creators else "all access"
     click.echo(f"revoked {what} from {member} in {safe_url(url)}")
@@ -69,7 +71,10 @@ def revoke_command(member: str, creators: tuple[str, ...]) -> None:
 @access.command("list")
 def list_command() -> None:
     """Every member with a role or an assigned creator."""
-    rows = acl.list_access(marts_url())
+    try:
+        rows = acl.list_access(marts_url())
+    except PermissionError as exc:
+        raise click.UsageError(str(exc)) from exc
     if not rows:
         click.echo("no members")
     for row in rows:

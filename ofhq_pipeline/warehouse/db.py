@@ -58,3 +58,22 @@ def connect(url: str) -> Iterator[PgConnection]:
 
 def lock_marts(cur) -> None:
     cur.execute("SELECT pg_advisory_xact_lock(%s)", (PUBLISH_LOCK,))
+
+
+def require_rls_bypass(cur, doing: str) -> None:
+    """Refuse to go on unless the connected user reads and writes around row-level security.
+
+    Every marts table forces row-level security on its owner too, and no policy is his: a
+    publisher without BYPASSRLS would be refused COPY FROM, and his DELETEs would silently miss
+    every row, leaving a creator's rows twice; `ofhq access` would lose assignments the same way.
+    """
+    cur.execute(
+        "SELECT current_user, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
+    )
+    user, bypass = cur.fetchone()
+    if not bypass:
+        raise PermissionError(
+            f"{user} may not {doing}: every table of {SCHEMA} forces row-level security, so "
+            f"this needs a superuser or a role with BYPASSRLS (a superuser can grant it: "
+            f'ALTER ROLE "{user}" BYPASSRLS)'
+        )

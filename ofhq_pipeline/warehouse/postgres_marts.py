@@ -24,7 +24,12 @@ lake's current mart files (`Lake.current_marts()`), after the analysts' DuckDB f
 - **Serialised**: publishers take a transaction-scoped advisory lock, so runs on different
   machines never race on CREATE/ALTER TABLE.
 - **Access**: `access.apply_access` runs in the same transaction, so a table created by this
-  publish gets its grants and row-level security before anyone can see it.
+  publish gets its grants and row-level security before anyone can see it. Every table forces
+  row-level security, so the publisher must be a superuser or have BYPASSRLS (checked first).
+- **Projections**: tables derived from a mart for a role that may read only some of its columns
+  (`access.PROJECTIONS`: `fan_profile_money`, the CFO's columns of fan_profile) exist in Postgres
+  only. Each is rewritten from its source in the same transaction, for the creators the source
+  reloaded (whole when its columns change), so it never disagrees with the source.
 """
 
 from __future__ import annotations
@@ -43,8 +48,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg2 import sql as pgsql
 
-from ofhq_pipeline.warehouse.access import apply_access
-from ofhq_pipeline.warehouse.db import SCHEMA, connect, lock_marts, safe_url
+from ofhq_pipeline.warehouse.access import PROJECTIONS, apply_access
+from ofhq_pipeline.warehouse.db import SCHEMA, connect, lock_marts, require_rls_bypass, safe_url
 
 SYSTEM_STATS = "system_stats"
 BATCH_ROWS = 50_000
@@ -336,9 +341,16 @@ def existing_columns(cur, table: str) -> dict[str, str]:
 
 def ensure_table(cur, load: TableLoad) -> list[str]:
     """Create the table, or add/convert columns; returns what was changed (for metadata)."""
-    table_id = pgsql.Identifier(SCHEMA, load.table)
-    have = existing_columns(cur, load.table)
     wanted = [(name, pg_type(dtype)) for name, dtype in load.columns]
+    return ensure_columns(cur, load.table, wanted, creator_keyed=load.creator_keyed)
+
+
+def ensure_columns(
+    cur, table: str, wanted: Sequence[tuple[str, str]], *, creator_keyed: bool
+) -> list[str]:
+    """Create the table with these (column, Postgres type), or add/convert columns."""
+    table_id = pgsql.Identifier(SCHEMA, table)
+    have = existing_columns(cur, table)
     if not have:
         cur.execute(
             pgsql.SQL("CREATE TABLE {} ({})").format(
@@ -349,13 +361,13 @@ def ensure_table(cur, load: TableLoad) -> list[str]:
                 ),
             )
         )
-        if load.creator_keyed:
+        if creator_keyed:
             cur.execute(
                 pgsql.SQL("CREATE INDEX {} ON {} (creator_id)").format(
-                    pgsql.Identifier(f"{load.table}_creator_id_idx"), table_id
+                    pgsql.Identifier(f"{table}_creator_id_idx"), table_id
                 )
             )
-        return [f"created {load.table}"]
+        return [f"created {table}"]
     changes = []
     for name, kind in wanted:
         column = pgsql.Identifier(name)
@@ -365,14 +377,14 @@ def ensure_table(cur, load: TableLoad) -> list[str]:
                     table_id, column, pgsql.SQL(kind)
                 )
             )
-            changes.append(f"added {load.table}.{name} {kind}")
+            changes.append(f"added {table}.{name} {kind}")
         elif have[name] != kind:
             cur.execute(
                 pgsql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {} USING {}::{}").format(
                     table_id, column, pgsql.SQL(kind), column, pgsql.SQL(kind)
                 )
             )
-            changes.append(f"converted {load.table}.{name} {have[name]} → {kind}")
+            changes.append(f"converted {table}.{name} {have[name]} → {kind}")
     return changes
 
 
@@ -405,6 +417,48 @@ def replace_rows(cur, con: duckdb.DuckDBPyConnection, load: TableLoad) -> int:
     else:  # DELETE, not TRUNCATE: readers already inside a query keep their snapshot
         cur.execute(pgsql.SQL("DELETE FROM {}").format(table_id))
     return copy_rows(cur, con, load)
+
+
+def refresh_projection(
+    cur, name: str, source: str, keep: frozenset[str], creators: list[str] | None
+) -> tuple[int, list[str]]:
+    """Table NAME: the columns KEEP of table SOURCE, with SOURCE's rows of CREATORS rewritten
+    (None: every row). A projection that is new or whose columns change is rewritten whole.
+    Returns the rows written and what was changed."""
+    have_source = existing_columns(cur, source)
+    wanted = [(column, kind) for column, kind in have_source.items() if column in keep]
+    if not wanted:
+        return 0, []
+    keyed = any(column == "creator_id" for column, _ in wanted)
+    table_id = pgsql.Identifier(SCHEMA, name)
+    changes = ensure_columns(cur, name, wanted, creator_keyed=keyed)
+    # A column the projection must no longer carry is dropped, not left NULL: what it held
+    # was refused to its readers.
+    for column in existing_columns(cur, name):
+        if column not in {c for c, _ in wanted}:
+            cur.execute(
+                pgsql.SQL("ALTER TABLE {} DROP COLUMN {}").format(
+                    table_id, pgsql.Identifier(column)
+                )
+            )
+            changes.append(f"dropped {name}.{column}")
+    if changes or not keyed:
+        creators = None
+    columns = pgsql.SQL(", ").join(pgsql.Identifier(column) for column, _ in wanted)
+    insert = pgsql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+        table_id, columns, columns, pgsql.Identifier(SCHEMA, source)
+    )
+    if creators is None:
+        cur.execute(pgsql.SQL("DELETE FROM {}").format(table_id))
+        cur.execute(insert)
+    else:
+        if not creators:
+            return 0, changes
+        cur.execute(
+            pgsql.SQL("DELETE FROM {} WHERE creator_id = ANY(%s)").format(table_id), (creators,)
+        )
+        cur.execute(insert + pgsql.SQL(" WHERE creator_id = ANY(%s)"), (creators,))
+    return cur.rowcount, changes
 
 
 # Which file each creator's rows of each table were loaded from: the lake's files are never
@@ -494,12 +548,15 @@ def publish_to_postgres(
         changes: list[str] = []
         with connect(url) as conn:
             with conn.cursor() as cur:
+                require_rls_bypass(cur, "publish the marts")
                 lock_marts(cur)
                 cur.execute(
                     pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(SCHEMA))
                 )
                 ensure_state(cur)
                 state = published_files(cur)
+                # Table → the creators whose rows this publish rewrote (None: all of them).
+                rewritten: dict[str, list[str] | None] = {}
                 tables = {
                     table: [Path(p) for p in paths if Path(p).exists()]
                     for table, paths in current_marts.items()
@@ -512,6 +569,7 @@ def publish_to_postgres(
                         load = plan_table(con, table, paths, creator_id, state.get(table, {}))
                         changes += ensure_table(cur, load)
                         rows[table] = replace_rows(cur, con, load)
+                        rewritten[table] = load.replace_creators
                         if load.creator_keyed:
                             record_files(cur, load, published_at)
                             creators[table] = sorted(load.files)
@@ -523,6 +581,13 @@ def publish_to_postgres(
                     load = system_stats_load(con, system_stats, published_at)
                     changes += ensure_table(cur, load)
                     rows[SYSTEM_STATS] = replace_rows(cur, con, load)
+                for name, (source, keep) in sorted(PROJECTIONS.items()):
+                    written, changed = refresh_projection(
+                        cur, name, source, keep, rewritten.get(source, [])
+                    )
+                    changes += changed
+                    if source in rewritten or changed:
+                        rows[name] = written
             apply_access(conn, role_prefix)
             conn.commit()
     finally:

@@ -6,21 +6,27 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
-import dagster as dg
-
+from ofhq_pipeline.resources.locked import DeploymentLockedResource, locked_field
 from ofhq_pipeline.warehouse.postgres_marts import PublishResult, publish_to_postgres
 
 
-class MartsPostgresResource(dg.ConfigurableResource):
+class MartsPostgresResource(DeploymentLockedResource):
     """Where the marts are also published: a Postgres database (schema `ofhq_marts`), or
-    nowhere when `url` is unset. `role_prefix` names the access roles (`ofhq` by default)."""
+    nowhere when `url` is unset. `role_prefix` names the access roles (`ofhq` by default).
+    Both are locked: a run pointed at another database or roles could hand the marts to anyone."""
 
-    url: str | None = None
-    role_prefix: str | None = None
+    locked_fields = {"url": "OFHQ_MARTS_POSTGRES_URL", "role_prefix": "OFHQ_MARTS_ROLE_PREFIX"}
+
+    url: str | None = locked_field(
+        "OFHQ_MARTS_POSTGRES_URL", "Postgres URL of the marts; unset: not published", repr=False
+    )
+    role_prefix: str | None = locked_field(
+        "OFHQ_MARTS_ROLE_PREFIX", "prefix of the access group roles; unset: ofhq"
+    )
 
     @property
     def enabled(self) -> bool:
-        return bool(self.url)
+        return bool(self.deployment_value("url"))
 
     def publish(
         self,
@@ -30,13 +36,14 @@ class MartsPostgresResource(dg.ConfigurableResource):
         system_stats: Mapping[str, int] | None = None,
         published_at: datetime | None = None,
     ) -> PublishResult | None:
-        if not self.url:
+        url = self.deployment_value("url")
+        if not url:
             return None
         return publish_to_postgres(
-            self.url,
+            url,
             current_marts,
             creator_id,
             system_stats=system_stats,
             published_at=published_at,
-            role_prefix=self.role_prefix,
+            role_prefix=self.deployment_value("role_prefix"),
         )

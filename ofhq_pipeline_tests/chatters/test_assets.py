@@ -36,7 +36,7 @@ from ofhq_pipeline.resources.openai_classifier import OpenAIClassifierResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
 from ofhq_pipeline_tests.builders import CREATOR, T0, write_sync
 from ofhq_pipeline_tests.chatters.conftest import Chat
-from ofhq_pipeline_tests.chatters.test_qa import qa_answer
+from ofhq_pipeline_tests.chatters.test_qa import REVIEW_USD, qa_answer
 from ofhq_pipeline_tests.intelligence.fixtures import API_KEY
 
 AS_OF = T0 + timedelta(days=1, hours=6)
@@ -175,7 +175,8 @@ def test_the_llm_through_the_classifiers_resource_and_realtime_runs(
     result = materialize(instance, lake, res, with_inputs=False)
     qa = metadata(result, QA_KEY)
     assert (qa["model"], qa["reviewed"], qa["failed"]) == ("gpt-4o-mini", 2, 0)
-    assert qa["tokens"] > 0 and 0 < qa["dollars"] < 2 * 0.0005
+    # two reviews of 1,000 + 200 tokens, at $0.00027 each
+    assert (qa["tokens"], qa["dollars"]) == (2 * 1_200, pytest.approx(2 * REVIEW_USD))
     assert len(fake.chat_requests) == 2
     assert "jane.doe@example.com" not in b"".join(fake.bodies).decode()
     logs = json.dumps([str(e) for e in instance.all_logs(result.run_id)])

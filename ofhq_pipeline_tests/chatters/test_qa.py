@@ -14,7 +14,6 @@ from ofhq_pipeline.chatters.qa import QASettings, load_reviews, review_creator
 from ofhq_pipeline.chatters.qa_llm import LLMReviewer
 from ofhq_pipeline.chatters.qa_rules import RULES_MODEL, RulesReviewer
 from ofhq_pipeline.intelligence.llm import LLMSettings
-from ofhq_pipeline.intelligence.pricing import PRICES, cost_usd
 from ofhq_pipeline.resources.lake import atomic_write
 from ofhq_pipeline_tests.builders import CREATOR, T0
 from ofhq_pipeline_tests.chatters.conftest import rows, shift_set
@@ -25,11 +24,15 @@ AS_OF = T0 + timedelta(days=1, hours=12)  # 2026-10-02 12:00: 2026-10-01 is a co
 SHIFTS = shift_set(("ana", 0, 720), ("ben", 720, 1440), ("cy", 1440, 2880))
 LINE = re.compile(r"^(\d+) \d\d:\d\d ([FC])(?: \$[\d.]+)?: (.*)$")
 SECRETS = ["jane.doe@example.com", "013-4477", "5550134477", "onlyfans.com/ana", "snap.me"]
+# gpt-4o-mini's list prices (OpenAI's pricing page), USD per million tokens: $0.15 input, $0.60
+# output. A review reported as 1,000 prompt and 200 completion tokens costs
+# 1,000 x $0.15/M + 200 x $0.60/M = $0.00015 + $0.00012:
+REVIEW_USAGE, REVIEW_USD = (1_000, 200), 0.00027
 
 
-def qa_answer(body: dict, score: int = 70) -> dict:
+def qa_answer(body: dict, score: int = 70, usage: tuple[int, int] = REVIEW_USAGE) -> dict:
     """A valid review of the request's transcript: the first fan line is a missed signal, a
-    chatter line with a redacted URL an off-platform breach."""
+    chatter line with a redacted URL an off-platform breach. The server reports `usage`."""
     lines = [LINE.match(line) for line in transcript_of(body).splitlines()]
     lines = [m for m in lines if m]
     fan_ids = [int(m.group(1)) for m in lines if m.group(2) == "F"]
@@ -44,7 +47,7 @@ def qa_answer(body: dict, score: int = 70) -> dict:
         + [{"type": "meeting", "message_id": i} for i in fan_ids[:1]],
         "reasons": ["shared a link", "missed the price question"],
     }
-    return completion(body, json.dumps(answer))
+    return completion(body, json.dumps(answer), usage=usage)
 
 
 @pytest.fixture
@@ -132,11 +135,9 @@ def test_llm_reviews_redacted_schema_enforced_costed_and_never_repeated(
     assert (reviews[2]["sample_reason"], reviews[5]["sample_reason"]) == ("at_risk", "random")
     assert reviews[2]["fan_tone_preference"] is None
     for review in reviews.values():
-        assert review["prompt_tokens"] > 0 and review["completion_tokens"] > 0
-        assert review["cost_usd"] == pytest.approx(cost_usd(
-            PRICES["gpt-4o-mini"], review["prompt_tokens"], review["completion_tokens"]))
-    assert report.cost_usd == pytest.approx(sum(r["cost_usd"] for r in reviews.values()))
-    assert 0 < report.cost_usd < 3 * 0.0005
+        assert (review["prompt_tokens"], review["completion_tokens"]) == REVIEW_USAGE
+        assert review["cost_usd"] == pytest.approx(REVIEW_USD)
+    assert (report.cost_usd, report.tokens) == (pytest.approx(3 * REVIEW_USD), 3 * 1_200)
 
     again = run(lake, llm(openai_url), "qa2")
     assert len(fake.chat_requests) == 3  # the same conversations are not reviewed again
@@ -148,10 +149,11 @@ def test_an_invalid_answer_is_asked_again_once_then_recorded_as_failed(
         lake, scenario, fake, openai_url):
     def respond(body, n):
         text = transcript_of(body)
-        if "how much for the set?" in text:  # fan 1: always invalid
-            return completion(body, json.dumps({"score": 500}))
+        if "how much for the set?" in text:  # fan 1: always invalid, each attempt billed
+            usage = (1_100, 40) if n % 2 else (1_300, 45)
+            return completion(body, json.dumps({"score": 500}), usage=usage)
         if "hey stranger" in text and n == 1:  # fan 2: invalid once, then valid
-            return completion(body, "not json")
+            return completion(body, "not json", usage=(900, 20))
         return qa_answer(body, score=88)
 
     fake.respond = respond
@@ -165,7 +167,13 @@ def test_an_invalid_answer_is_asked_again_once_then_recorded_as_failed(
     failed = reviews[1]
     assert (failed["status"], failed["attempts"], failed["score"]) == ("failed", 2, None)
     assert failed["error"].startswith("invalid answer: schema: score")
-    assert failed["prompt_tokens"] > 0 and failed["cost_usd"] > 0  # a failure costs too
+    # a failure costs too, both attempts: 1,100 + 1,300 prompt and 40 + 45 completion tokens,
+    # 2,400 x $0.15/M + 85 x $0.60/M = $0.00036 + $0.000051
+    assert (failed["prompt_tokens"], failed["completion_tokens"]) == (2_400, 85)
+    assert failed["cost_usd"] == pytest.approx(0.000411)
+    # fan 2: 900 + 1,000 prompt and 20 + 200 completion tokens, $0.000285 + $0.000132
+    assert (reviews[2]["prompt_tokens"], reviews[2]["completion_tokens"]) == (1_900, 220)
+    assert reviews[2]["cost_usd"] == pytest.approx(0.000417)
 
     run(lake, llm(openai_url), "qa2")  # one more try for the failed conversation
     assert len(fake.chat_requests) == 7

@@ -16,6 +16,10 @@ from ofhq_pipeline.definitions import build_definitions
 from ofhq_pipeline.settings import PROJECT_ROOT
 from ofhq_pipeline_tests.servers import free_port
 
+# Bounds the wait for the webserver to load the code location: reached only by a hang (a load
+# that never ends), never by a slow machine.
+HANG_S = 600
+
 QUERY = """
 { workspaceOrError { __typename ... on Workspace { locationEntries { name
     locationOrLoadError { __typename
@@ -56,23 +60,26 @@ def test_webserver_lists_every_asset_check_schedule_and_sensor(tmp_path):
     port = free_port()
     webserver = Path(sys.executable).with_name("dagster-webserver")
     env = {**os.environ, "DAGSTER_HOME": str(home)}
-    proc = subprocess.Popen(
-        [str(webserver), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    log = tmp_path / "webserver.log"
+    with log.open("wb") as out:  # a file, not a pipe: a pipe nobody reads could stall the server
+        proc = subprocess.Popen(
+            [str(webserver), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=out,
+        )
     try:
         url = f"http://127.0.0.1:{port}/graphql"
-        deadline = time.monotonic() + 90
-        while True:
+        deadline = time.monotonic() + HANG_S
+        while True:  # until the location is loaded (or failed to load): polled, no retry
             try:
-                answer = httpx.post(url, json={"query": QUERY}, timeout=10).json()
+                answer = httpx.post(url, json={"query": QUERY}, timeout=HANG_S).json()
                 entries = answer["data"]["workspaceOrError"]["locationEntries"]
                 if entries and entries[0]["locationOrLoadError"]:
                     break
             except (httpx.HTTPError, KeyError, TypeError):
                 pass
-            assert proc.poll() is None, proc.stderr.read()
-            assert time.monotonic() < deadline, "webserver did not answer"
+            assert proc.poll() is None, log.read_text(errors="replace")[-4000:]
+            assert time.monotonic() < deadline, f"hang: no code location after {HANG_S} s\n" + (
+                log.read_text(errors="replace")[-4000:])
             time.sleep(0.5)
         (entry,) = entries
         location = entry["locationOrLoadError"]

@@ -1,4 +1,5 @@
-"""A staged table that breaks its pandera schema stops the run before any mart is built."""
+"""A staged table that breaks its pandera schema stops the run before any mart is built; a raw row
+whose values do not cast is set aside with a warning and stops nothing."""
 
 from __future__ import annotations
 
@@ -7,34 +8,63 @@ import dagster as dg
 from ofhq_pipeline.definitions import build_definitions
 from ofhq_pipeline_tests.builders import CREATOR, day, fan, make_lake, txn, write_sync
 
+SELECTION = dg.AssetSelection.groups("staging", "fan_aggregates", "marts")
+
+
+def materialize(instance) -> dg.ExecuteInJobResult:
+    instance.add_dynamic_partitions("creators", [CREATOR])
+    defs = build_definitions()
+    return dg.materialize(list(defs.assets), selection=SELECTION, partition_key=CREATOR,
+                          instance=instance, resources=defs.resources, raise_on_error=False)
+
+
+def evaluations(result) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    return {(e.asset_key.to_user_string(), e.check_name): e
+            for e in result.get_asset_check_evaluations()}
+
+
+def materialized(result) -> set[str]:
+    return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+
 
 def test_blocking_check_keeps_bad_staging_out_of_the_marts(monkeypatch, tmp_path, instance):
     monkeypatch.setenv("OFHQ_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("OFHQ_AS_OF", day(50).isoformat())
     lake = make_lake(tmp_path / "home")
-    bad = txn("t2", 2, 10.0, day(2))
-    del bad["user"]  # no fan: the staged row has a null fan_id
-    write_sync(lake, fetched_at=day(30), fans=[fan(1)], transactions=[txn("t1", 1, 5.0, day(1)), bad])
-    instance.add_dynamic_partitions("creators", [CREATOR])
+    # Every value casts, but `paused` is no subscription status the contract knows.
+    write_sync(lake, fetched_at=day(30), fans=[fan(1), fan(2, status="paused")],
+               transactions=[txn("t1", 1, 5.0, day(1))])
 
-    defs = build_definitions()
-    selection = dg.AssetSelection.groups("staging", "fan_aggregates", "marts")
-    result = dg.materialize(
-        list(defs.assets),
-        selection=selection,
-        partition_key=CREATOR,
-        instance=instance,
-        resources=defs.resources,
-        raise_on_error=False,
-    )
+    result = materialize(instance)
+
     assert not result.success
-    evaluations = {
-        e.asset_key.to_user_string(): e.passed for e in result.get_asset_check_evaluations()
-    }
-    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert "staging/transactions" in materialized
-    assert "marts/transactions" not in materialized
-    assert "published/analysts_marts" not in materialized
+    checks = evaluations(result)
+    assert "staging/fans" in materialized(result)
+    assert checks["staging/fans", "matches_schema"].passed is False
+    assert checks["staging/transactions", "matches_schema"].passed is True
+    assert "marts/fan_profile" not in materialized(result)
+    assert "published/analysts_marts" not in materialized(result)
     assert not lake.paths.analysts_marts.exists()
-    assert evaluations["staging/transactions"] is False
-    assert evaluations["staging/fans"] is True
+
+
+def test_a_row_that_does_not_cast_warns_and_blocks_nothing(monkeypatch, tmp_path, instance):
+    monkeypatch.setenv("OFHQ_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("OFHQ_AS_OF", day(50).isoformat())
+    lake = make_lake(tmp_path / "home")
+    no_fan = txn("t2", 2, 10.0, day(2))
+    del no_fan["user"]
+    write_sync(lake, fetched_at=day(30), fans=[fan(1)],
+               transactions=[txn("t1", 1, 5.0, day(1)), no_fan,
+                             {**txn("t3", 1, 7.0, day(3)), "amount": "abc"}])
+
+    result = materialize(instance)
+
+    assert result.success
+    checks = evaluations(result)
+    assert all(e.passed for (_, name), e in checks.items() if name == "matches_schema")
+    warning = checks["staging/cast_rejects", "no_cast_rejects"]
+    assert warning.passed is False
+    assert warning.severity == dg.AssetCheckSeverity.WARN
+    assert warning.metadata["rejected_rows"].value == 2
+    assert {"marts/transactions", "marts/fan_profile", "published/analysts_marts"} <= \
+        materialized(result)

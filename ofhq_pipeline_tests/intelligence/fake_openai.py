@@ -4,10 +4,14 @@ It implements what the classifier calls, with the official API's shapes: chat co
 upload (multipart), file content, and batches (create, retrieve, list). Every request body it
 receives is kept (`bodies`), so tests can check what left the machine.
 
-By default a chat completion answers a valid classification of realistic size, read off the
-transcript with the rules' own patterns, and reports usage estimated from the actual request:
-prompt tokens = characters of the messages and schema / 4, completion tokens = characters of the
-answer / 3 (JSON tokenises denser than prose). `respond` overrides answers per request.
+Unless told otherwise a chat completion answers `default_output(body)` and reports usage
+estimated from the actual request: prompt tokens = characters of the messages and schema / 4,
+completion tokens = characters of the answer / 3 (JSON tokenises denser than prose). The class's
+default answer (`realistic_output`, a classification of realistic size read off the transcript)
+is the benchmark's; the tests' `fake` fixture answers a fixed hand-written one instead, and a
+test that asserts what a classification says scripts its answers with `by_marker`: complete
+answers written out in the test, each reported with usage numbers the test fixes.
+`respond` overrides answers per request.
 """
 
 from __future__ import annotations
@@ -96,15 +100,19 @@ def realistic_output(body: dict) -> dict:
 
 def completion(
     body: dict, content: str | None = None, *, refusal: str | None = None,
-    finish_reason: str = "stop", cached_tokens: int = 0,
+    finish_reason: str = "stop", cached_tokens: int = 0, usage: tuple[int, int] | None = None,
 ) -> dict:
-    """A chat.completion object with usage estimated from the request and the answer."""
+    """A chat.completion object; its usage is `usage` (prompt, completion tokens) when given,
+    else estimated from the request and the answer."""
     if content is None and refusal is None:
         content = json.dumps(realistic_output(body), separators=(",", ":"))
-    request_chars = sum(len(m.get("content") or "") for m in body.get("messages", []))
-    request_chars += len(json.dumps(body.get("response_format") or {}, separators=(",", ":")))
-    prompt_tokens = math.ceil(request_chars / 4) + 7 * len(body.get("messages", []))
-    completion_tokens = math.ceil(len(content or refusal or "") / 3)
+    if usage is not None:
+        prompt_tokens, completion_tokens = usage
+    else:
+        request_chars = sum(len(m.get("content") or "") for m in body.get("messages", []))
+        request_chars += len(json.dumps(body.get("response_format") or {}, separators=(",", ":")))
+        prompt_tokens = math.ceil(request_chars / 4) + 7 * len(body.get("messages", []))
+        completion_tokens = math.ceil(len(content or refusal or "") / 3)
     return {
         "id": f"chatcmpl-{time.monotonic_ns()}",
         "object": "chat.completion",
@@ -128,12 +136,47 @@ def completion(
 Responder = Callable[[dict, int], "dict | Reply | None"]
 
 
+@dataclass(frozen=True)
+class Scripted:
+    """One scripted chat completion: its content (a dict is sent as JSON, a string as it is) and
+    the usage the server reports for it."""
+
+    content: dict | str
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int = 0
+
+    def completion(self, body: dict) -> dict:
+        content = self.content if isinstance(self.content, str) else json.dumps(self.content)
+        return completion(body, content, cached_tokens=self.cached_tokens,
+                          usage=(self.prompt_tokens, self.completion_tokens))
+
+
+def by_marker(table: dict[str, Scripted | list[Scripted]]) -> Responder:
+    """Answers from `table`: the first marker (in the table's order) found in the request's chat
+    picks its entry; a list gives the chat's n-th request its n-th item (the last one once
+    exhausted). A chat no marker matches is answered 400, so a forgotten fan fails loudly."""
+
+    def respond(body: dict, n: int) -> dict | Reply:
+        chat = transcript_of(body)
+        for marker, script in table.items():
+            if marker in chat:
+                if isinstance(script, list):
+                    script = script[min(n, len(script)) - 1]
+                return script.completion(body)
+        return Reply(400, {"error": {"message": "no scripted answer for this chat",
+                                     "type": "invalid_request_error"}})
+
+    return respond
+
+
 @dataclass
 class FakeOpenAI:
     """`respond(body, n)` (n: how many chat requests this transcript has had, from 1) returns a
     completion dict, a `Reply`, or None for the default valid answer."""
 
     respond: Responder | None = None
+    default_output: Callable[[dict], dict] = realistic_output  # the answer when not told
     hold_batches: bool = False  # batches stay in_progress until this is False
     fail_batch_creates: int = 0  # answer 500 to this many batch creations first
     delay: float = 0.0  # seconds each chat completion takes
@@ -161,7 +204,8 @@ class FakeOpenAI:
             return custom
         if custom is not None:
             return Reply(200, custom)
-        return Reply(200, completion(body, cached_tokens=self.cached_tokens(body)))
+        content = json.dumps(self.default_output(body), separators=(",", ":"))
+        return Reply(200, completion(body, content, cached_tokens=self.cached_tokens(body)))
 
     def cached_tokens(self, body: dict) -> int:
         """OpenAI's automatic prompt caching: a prefix of at least 1,024 tokens seen before is

@@ -11,6 +11,7 @@ import pytest
 
 from ofhq_pipeline.resources.lake import Lake
 from ofhq_pipeline_tests.builders import CREATOR, T0, make_lake
+from ofhq_pipeline_tests.intelligence.answers import neutral_output
 from ofhq_pipeline_tests.intelligence.fake_openai import FakeOpenAI
 from ofhq_pipeline_tests.servers import serve_app
 
@@ -41,7 +42,9 @@ def lake_fixture(tmp_path) -> Lake:
 
 @pytest.fixture(name="fake")
 def fake_fixture() -> FakeOpenAI:
-    return FakeOpenAI()
+    """The fake OpenAI server answering a fixed hand-written classification unless a test
+    scripts its answers."""
+    return FakeOpenAI(default_output=neutral_output)
 
 
 @pytest.fixture(name="openai_url")

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import dagster as dg
 import duckdb
@@ -12,6 +11,7 @@ import polars as pl
 import pytest
 
 from ofhq_pipeline.defs.creators.partitions import creator_partitions
+from ofhq_pipeline.defs.intelligence import sensors as sensors_module
 from ofhq_pipeline.defs.intelligence.assets import INTELLIGENCE_KEYS, intelligence_assets
 from ofhq_pipeline.defs.intelligence.sensors import build_reclassify_sensor
 from ofhq_pipeline.defs.marts.assets import marts_transactions
@@ -22,7 +22,9 @@ from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.openai_classifier import OpenAIClassifierResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
 from ofhq_pipeline_tests.builders import CREATOR, write_sync
+from ofhq_pipeline_tests.intelligence.answers import NEUTRAL
 from ofhq_pipeline_tests.intelligence.conftest import API_KEY, AS_OF, at
+from ofhq_pipeline_tests.intelligence.fake_openai import Scripted, by_marker
 
 PERSONALITY_COLUMNS = [
     "fan_type", "tone_preference", "emotional_drivers", "emotional_needs",
@@ -37,19 +39,20 @@ PERSONALITY_COLUMNS = [
 ]
 
 
-def resources(lake, classifier: OpenAIClassifierResource) -> dict:
+def resources(lake, classifier: OpenAIClassifierResource, as_of: datetime = AS_OF) -> dict:
     return {
         "lake": LakeResource(home=str(lake.paths.home)),
-        "sync": SyncSettings(as_of=AS_OF.isoformat()),
+        "sync": SyncSettings(as_of=as_of.isoformat()),
         "classifier": classifier,
     }
 
 
-def materialize(instance, lake, classifier, *, assets=None, tags=None) -> dg.ExecuteInJobResult:
+def materialize(instance, lake, classifier, *, assets=None, tags=None,
+                as_of: datetime = AS_OF) -> dg.ExecuteInJobResult:
     instance.add_dynamic_partitions("creators", [CREATOR])
     result = dg.materialize(
         assets or intelligence_assets, partition_key=CREATOR, instance=instance,
-        resources=resources(lake, classifier), tags=tags,
+        resources=resources(lake, classifier, as_of), tags=tags,
     )
     assert result.success
     return result
@@ -93,9 +96,16 @@ def test_rules_from_raw_to_the_analysts_file(chats, lake, instance):
         assert set(PERSONALITY_COLUMNS) <= set(columns)
         persona = dict(con.sql("SELECT fan_id, intent_wants_custom FROM marts.fan_personality")
                        .fetchall())
-        assert persona[1] >= 50 and persona[2] < 50
-        for table in ("fan_classifications", "fan_intent_events", "fan_facts", "fan_preferences"):
-            assert con.sql(f"SELECT count(*) FROM marts.{table}").fetchone()[0] > 0, table
+        assert persona == {1: 60, 2: 0}  # one message asking for a custom: 60
+        # fan 1: a custom, its price and his dog; fan 2: a joke and his night shifts
+        events = con.sql("SELECT fan_id, signal FROM marts.fan_intent_events ORDER BY ALL")
+        assert events.fetchall() == [
+            (1, "price_question"), (1, "wants_custom"), (2, "entertainment")]
+        facts = con.sql("SELECT fan_id, category, value FROM marts.fan_facts ORDER BY ALL")
+        assert facts.fetchall() == [(1, "pet_name", "Max"), (2, "work_schedule", "nights")]
+        for table in ("fan_classifications", "fan_preferences"):
+            fans = con.sql(f"SELECT fan_id FROM marts.{table} ORDER BY ALL").fetchall()
+            assert fans == [(1,), (2,)], table
     finally:
         con.close()
 
@@ -105,6 +115,7 @@ def test_llm_run_metadata_secrets_and_no_requests_when_unchanged(
     for fan in (1, 2, 3):
         chats.say(fan, f"fan {fan}: how much?")
     chats.write()
+    fake.respond = by_marker({"how much?": Scripted(NEUTRAL, 1_000, 300)})
     monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
     monkeypatch.setenv("OPENAI_BASE_URL", openai_url)
     classifier = OpenAIClassifierResource.from_env()
@@ -112,8 +123,10 @@ def test_llm_run_metadata_secrets_and_no_requests_when_unchanged(
     meta = metadata(first)
     assert (meta["classified"], meta["skipped_unchanged"], meta["failed"],
             meta["pending_budget"], meta["model"]) == (3, 0, 0, 0, "gpt-4o-mini")
-    assert meta["tokens"] == meta["prompt_tokens"] + meta["completion_tokens"] > 0
-    assert 0 < meta["dollars"] < 3 * 0.0005
+    assert (meta["prompt_tokens"], meta["completion_tokens"], meta["tokens"]) == (
+        3_000, 900, 3_900)
+    # 3 x (1,000 x $0.15/M + 300 x $0.60/M) = 3 x $0.00033
+    assert meta["dollars"] == pytest.approx(0.00099)
     assert len(fake.chat_requests) == 3
 
     second = materialize(instance, lake, classifier)
@@ -170,38 +183,59 @@ def test_inputs_at_as_of_only(chats, lake, instance):
     assert row["message_count"] == 1
 
 
+class FrozenClock:
+    """The sensor's clock (it reads `datetime.now`), held at `self.now` once installed."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def install(self, monkeypatch, module) -> None:
+        clock = self
+
+        class ClockedDatetime(datetime):
+            @classmethod
+            def now(cls, tz=None):
+                return clock.now.astimezone(tz) if tz else clock.now.replace(tzinfo=None)
+
+        monkeypatch.setattr(module, "datetime", ClockedDatetime)
+
+
 def test_debounced_fans_fall_due_and_the_sensor_asks_for_their_run(
-        chats, lake, instance, fake, openai_url):
+        chats, lake, instance, fake, openai_url, monkeypatch):
+    """Each run's as-of is the time it runs at; the sensor reads the same (frozen) clock."""
+    first = AS_OF + timedelta(hours=1)
+    clock = FrozenClock(first)
+    clock.install(monkeypatch, sensors_module)
     chats.say(1, "hello")
     chats.say(2, "hi")
     chats.write()
-    # Long enough that a loaded machine still re-runs within it; the sensor waits it out below.
     classifier = OpenAIClassifierResource(api_key=API_KEY, base_url=openai_url,
-                                          debounce_minutes=0.1)
-    materialize(instance, lake, classifier)
+                                          debounce_minutes=10)
+    materialize(instance, lake, classifier, as_of=first)
     chats.say(1, "are you there?")
     chats.write()
     realtime = {"ofhq/trigger": "webhook"}
-    assert metadata(materialize(instance, lake, classifier, tags=realtime))["debounced"] == 1
+    held = metadata(materialize(instance, lake, classifier, tags=realtime,
+                                as_of=first + timedelta(minutes=3)))
+    assert (held["debounced"], held["classified"]) == (1, 0)
     due = json.loads(due_path(lake, CREATOR).read_text())
-    last = load(lake, "fan_classifications", CREATOR).filter(pl.col("fan_id") == 1)
     assert due["fan_ids"] == [1]
-    assert datetime.fromisoformat(due["due_at"]) == last["classified_at"][0] + timedelta(
-        minutes=0.1)
+    due_at = first + timedelta(minutes=10)  # classified at `first`, held for 10 minutes
+    assert datetime.fromisoformat(due["due_at"]) == due_at
+    assert load(lake, "fan_classifications", CREATOR).filter(
+        pl.col("fan_id") == 1)["classified_at"].to_list() == [first]
 
     job = dg.define_asset_job("reclassify", selection=dg.AssetSelection.assets(*INTELLIGENCE_KEYS),
                               partitions_def=creator_partitions)
     sensor = build_reclassify_sensor(job)
-    context = sensor_context(instance, lake)
-    wait = (datetime.fromisoformat(due["due_at"]) - datetime.now(UTC)).total_seconds()
-    if wait > 0:
-        assert isinstance(sensor(context), dg.SkipReason)
-        time.sleep(wait + 0.05)
+    clock.now = due_at - timedelta(microseconds=1)
+    assert isinstance(sensor(sensor_context(instance, lake)), dg.SkipReason)
+    clock.now = due_at
     [request] = sensor(sensor_context(instance, lake)).run_requests
     assert request.partition_key == CREATOR and request.tags["ofhq/trigger"] == "webhook"
     assert request.run_key == f"reclassify:{CREATOR}:{due['due_at']}"
 
-    meta = metadata(materialize(instance, lake, classifier, tags=request.tags))
+    meta = metadata(materialize(instance, lake, classifier, tags=request.tags, as_of=due_at))
     assert (meta["classified"], meta["debounced"]) == (1, 0)
     assert not due_path(lake, CREATOR).exists()
     assert isinstance(sensor(sensor_context(instance, lake)), dg.SkipReason)

@@ -16,8 +16,9 @@ from ofhq_pipeline.intelligence.llm import LLMSettings
 from ofhq_pipeline.intelligence.store import load
 from ofhq_pipeline.resources.openai_classifier import OpenAIClassifierResource
 from ofhq_pipeline_tests.builders import CREATOR
+from ofhq_pipeline_tests.intelligence.answers import NEUTRAL, answer
 from ofhq_pipeline_tests.intelligence.conftest import API_KEY, AS_OF, llm
-from ofhq_pipeline_tests.intelligence.fake_openai import completion, realistic_output, transcript_of
+from ofhq_pipeline_tests.intelligence.fake_openai import Scripted, by_marker
 from ofhq_pipeline_tests.intelligence.test_llm import PII
 
 
@@ -45,7 +46,19 @@ def three_fans(chats):
     return chats
 
 
+DOG_OWNER = answer(
+    narrative_summary="Shares news of his dog Max; a card of his was declined.",
+    intents={"ready_to_buy": (60, [2])},
+    facts=[{"category": "pet_name", "value": "Max", "confidence": 90, "message_id": 1}],
+)
+
+
 def test_batch_end_to_end_at_half_price(three_fans, lake, fake, openai_url):
+    fake.respond = by_marker({
+        "how much for a custom?": Scripted(NEUTRAL, 1_000, 400),
+        "my dog Max": Scripted(DOG_OWNER, 1_200, 500),
+        "call me": Scripted(NEUTRAL, 900, 300),
+    })
     report = runner(lake, openai_url).run(CREATOR, as_of=AS_OF)
     [upload] = input_files(fake)
     lines = [json.loads(line) for line in upload["content"].decode().splitlines()]
@@ -57,14 +70,19 @@ def test_batch_end_to_end_at_half_price(three_fans, lake, fake, openai_url):
     assert (report.classified, report.failed, report.method) == (3, 0, "batch")
     result = classifications(lake)
     assert {r["method"] for r in result.values()} == {"batch"}
-    for line in lines:
-        usage = completion(line["body"])["usage"]
-        fan = next(f for f, r in result.items() if r["prompt_tokens"] == usage["prompt_tokens"])
-        full = (usage["prompt_tokens"] * 0.15 + usage["completion_tokens"] * 0.60) / 1e6
-        assert result[fan]["cost_usd"] == pytest.approx(full / 2)
-    assert report.cost_usd == pytest.approx(sum(r["cost_usd"] for r in result.values()))
+    # gpt-4o-mini at $0.15 / $0.60 per million tokens, and the Batch API at half of that:
+    assert {f: (r["prompt_tokens"], r["completion_tokens"], r["cost_usd"])
+            for f, r in result.items()} == {
+        1: (1_000, 400, pytest.approx(0.000195)),  # ($0.00015 + $0.00024) / 2
+        2: (1_200, 500, pytest.approx(0.00024)),  # ($0.00018 + $0.0003) / 2
+        3: (900, 300, pytest.approx(0.0001575)),  # ($0.000135 + $0.00018) / 2
+    }
+    assert report.cost_usd == pytest.approx(0.0005925)
     facts = load(lake, "fan_facts", CREATOR)
-    assert facts.select("fan_id", "category", "value").rows() == [(2, "pet_name", "Max")]
+    assert facts.select("fan_id", "category", "value", "confidence").rows() == [
+        (2, "pet_name", "Max", 90)]
+    events = load(lake, "fan_intent_events", CREATOR)
+    assert events.select("fan_id", "signal", "score").rows() == [(2, "ready_to_buy", 60)]
     assert pending_jobs(lake, CREATOR) == [] and not any(jobs_dir(lake, CREATOR).iterdir())
 
     sent = b"\n".join(fake.bodies).decode()
@@ -118,14 +136,14 @@ def test_adopts_a_batch_created_just_before_a_crash(three_fans, lake, fake, open
 
 
 def test_invalid_batch_answers_are_asked_once_more_live(three_fans, lake, fake, openai_url):
-    def respond(body, n):
-        if "Max" in transcript_of(body):  # fan 2: invalid in the batch and in the retry
-            return completion(body, json.dumps({**realistic_output(body), "fan_type": "x"}))
-        if "custom" in transcript_of(body) and n == 1:  # fan 1: invalid once
-            return completion(body, json.dumps({**realistic_output(body), "confidence": -1}))
-        return None
-
-    fake.respond = respond
+    fake.respond = by_marker({
+        # fan 2: invalid in the batch and in the retry
+        "my dog Max": Scripted({**NEUTRAL, "fan_type": "x"}, 1_000, 300),
+        # fan 1: invalid once
+        "how much for a custom?": [Scripted({**NEUTRAL, "confidence": -1}, 1_000, 300),
+                                   Scripted(NEUTRAL, 1_000, 300)],
+        "call me": Scripted(NEUTRAL, 1_000, 300),
+    })
     report = runner(lake, openai_url).run(CREATOR, as_of=AS_OF)
     assert len(fake.chat_requests) == 2  # one live retry each for fans 1 and 2
     result = classifications(lake)

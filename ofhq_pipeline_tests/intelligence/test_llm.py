@@ -11,13 +11,18 @@ from ofhq_pipeline.intelligence.engine import classify_creator
 from ofhq_pipeline.intelligence.schema import RESPONSE_FORMAT
 from ofhq_pipeline.intelligence.store import load
 from ofhq_pipeline_tests.builders import CREATOR
-from ofhq_pipeline_tests.intelligence.conftest import API_KEY, AS_OF, llm
+from ofhq_pipeline_tests.intelligence.answers import NEUTRAL, SIGNAL_NAMES, answer
+from ofhq_pipeline_tests.intelligence.conftest import API_KEY, AS_OF, at, llm
 from ofhq_pipeline_tests.intelligence.fake_openai import (
     Reply,
+    Scripted,
+    by_marker,
     completion,
-    realistic_output,
     transcript_of,
 )
+
+# gpt-4o-mini's list prices (OpenAI's pricing page), USD per million tokens: $0.15 input, $0.075
+# cached input, $0.60 output. Every expected cost below is worked out by hand from them.
 
 PII = {
     "email": "mike.r88@example.com",
@@ -38,44 +43,108 @@ def rows(lake, table="fan_classifications", run_id="r1") -> dict[int, dict]:
     return {r["fan_id"]: r for r in frame.iter_rows(named=True)}
 
 
-def invalid(body, **change) -> dict:
-    answer = {**realistic_output(body), **change}
-    return completion(body, json.dumps(answer))
+def not_valid(**change) -> dict:
+    """A hand-written answer with one field the schema refuses."""
+    return {**NEUTRAL, **change}
 
 
-def test_request_shape_schema_and_cost(chats, lake, fake, openai_url):
+# Fan 1 asks about a custom and mentions his dog: the model's answer, written out by hand, with
+# transcript ids (1: the question, 2: the dog).
+CUSTOM_BUYER = answer(
+    fan_type="transactional", tone_preference="direct", emotional_drivers=["excitement"],
+    emotional_needs=["personal attention"], content_format_preference="video",
+    length_preference="short",
+    narrative_summary="Asks what a custom costs before anything else; has a dog called Max.",
+    intents={"wants_custom": (80, [1]), "price_question": (70, [1])},
+    facts=[{"category": "pet_name", "value": "Max", "confidence": 85, "message_id": 2}],
+    objections=[{"type": "price", "text": "wants to know the price first"}],
+    frequency_preference="daily", best_opener_type="topic_hook", best_offer_type="personalized",
+    custom_interest_level=80, confidence=75,
+)
+
+
+def test_request_shape_and_schema(chats, lake, fake, openai_url):
     chats.say(1, "how much for a custom?", "my dog Max says hi")
     chats.write()
-    report = run(lake, llm(openai_url))
+    run(lake, llm(openai_url))
     [body] = fake.chat_requests
     assert body["model"] == "gpt-4o-mini"
     assert body["response_format"] == RESPONSE_FORMAT
     assert body["response_format"]["json_schema"]["strict"] is True
     assert "Previous summary: none" in body["messages"][1]["content"]
     assert "1 F: how much for a custom?" in body["messages"][1]["content"]
+
+
+def test_the_answer_becomes_the_fans_rows_and_its_usage_his_cost(chats, lake, fake, openai_url):
+    question, dog = chats.say(1, "how much for a custom?", "my dog Max says hi")
+    chats.write()
+    fake.respond = by_marker({"how much for a custom?": Scripted(CUSTOM_BUYER, 1_234, 321)})
+    report = run(lake, llm(openai_url))
+
     row = rows(lake)[1]
-    usage = completion(body)["usage"]  # the server's usage for this very request
-    assert (row["prompt_tokens"], row["completion_tokens"]) == (
-        usage["prompt_tokens"], usage["completion_tokens"])
-    expected = (usage["prompt_tokens"] * 0.15 + usage["completion_tokens"] * 0.60) / 1e6
-    assert row["cost_usd"] == pytest.approx(expected)
-    assert report.cost_usd == pytest.approx(expected) and report.tokens == usage["total_tokens"]
-    assert row["status"] == "ok" and row["model"] == "gpt-4o-mini" and row["method"] == "live"
-    assert row["cost_usd"] < 0.0005  # the anchor, on a typical short chat
-    facts = rows(lake, "fan_facts")[1]
-    assert (facts["category"], facts["value"], facts["source_message_id"]) == (
-        "pet_name", "Max", chats.next_id)  # transcript id 2 mapped back to the message id
+    assert (row["status"], row["model"], row["method"], row["attempts"]) == (
+        "ok", "gpt-4o-mini", "live", 1)
+    assert (row["prompt_tokens"], row["completion_tokens"], row["cached_tokens"]) == (1_234, 321, 0)
+    # 1,234 x $0.15/M + 321 x $0.60/M = $0.0001851 + $0.0001926
+    assert row["cost_usd"] == pytest.approx(0.0003777)
+    assert (report.cost_usd, report.tokens) == (pytest.approx(0.0003777), 1_555)
+
+    persona = rows(lake, "fan_personality")[1]
+    expected = {
+        "fan_type": "transactional", "tone_preference": "direct",
+        "emotional_drivers": ["excitement"], "emotional_needs": ["personal attention"],
+        "content_format_preference": "video", "length_preference": "short",
+        "narrative_summary": "Asks what a custom costs before anything else; has a dog called Max.",
+        "frequency_preference": "daily", "best_opener_type": "topic_hook",
+        "best_offer_type": "personalized", "custom_interest_level": 80,
+        "toxicity_flag": False, "toxicity_reason": None,
+        **{f"intent_{s}": 0 for s in SIGNAL_NAMES},
+        "intent_wants_custom": 80, "intent_price_question": 70,
+        "classifier_model": "gpt-4o-mini", "classifier_confidence": 75,
+        "last_objection": "price", "last_objection_text": "wants to know the price first",
+        "top_objection": "price",
+    }
+    assert {k: persona[k] for k in expected} == expected
+
+    prefs = rows(lake, "fan_preferences")[1]
+    assert {k: prefs[k] for k in (
+        "content_format_preference", "length_preference", "frequency_preference",
+        "best_opener_type", "best_offer_type", "tone_preference", "custom_interest_level",
+        "classifier_model")} == {
+        "content_format_preference": "video", "length_preference": "short",
+        "frequency_preference": "daily", "best_opener_type": "topic_hook",
+        "best_offer_type": "personalized", "tone_preference": "direct",
+        "custom_interest_level": 80, "classifier_model": "gpt-4o-mini"}
+
+    events = rows_list(lake, "fan_intent_events", "r1")
+    assert sorted((e["signal"], e["score"], e["previous_score"], e["evidence_message_ids"])
+                  for e in events) == [
+        ("price_question", 70, None, [question]), ("wants_custom", 80, None, [question])]
+
+    [fact] = rows_list(lake, "fan_facts", "r1")
+    assert {k: fact[k] for k in ("fan_id", "category", "value", "value_norm", "confidence",
+                                 "source_message_id", "first_seen_at", "last_seen_at",
+                                 "model")} == {
+        "fan_id": 1, "category": "pet_name", "value": "Max", "value_norm": "max",
+        "confidence": 85, "source_message_id": dog,  # transcript id 2, mapped back
+        "first_seen_at": at(1), "last_seen_at": at(1), "model": "gpt-4o-mini"}
 
 
 def test_cached_prompt_tokens_are_billed_at_the_cached_price(chats, lake, fake, openai_url):
-    chats.say(1, "hello")
-    chats.say(2, "hi")
+    chats.say(1, "COLD hello")
+    chats.say(2, "WARM hi")
     chats.write()
-    run(lake, llm(openai_url, concurrency=1))
-    first, second = sorted(rows(lake).values(), key=lambda r: r["cached_tokens"])
-    assert first["cached_tokens"] == 0 and second["cached_tokens"] >= 1024
-    p, c, k = second["prompt_tokens"], second["completion_tokens"], second["cached_tokens"]
-    assert second["cost_usd"] == pytest.approx(((p - k) * 0.15 + k * 0.075 + c * 0.60) / 1e6)
+    fake.respond = by_marker({
+        "COLD": Scripted(NEUTRAL, 2_000, 300),
+        "WARM": Scripted(NEUTRAL, 2_000, 300, cached_tokens=1_024),
+    })
+    run(lake, llm(openai_url))
+    cold, warm = rows(lake)[1], rows(lake)[2]
+    assert (cold["cached_tokens"], warm["cached_tokens"]) == (0, 1_024)
+    # 2,000 x $0.15/M + 300 x $0.60/M = $0.0003 + $0.00018
+    assert cold["cost_usd"] == pytest.approx(0.00048)
+    # 976 x $0.15/M + 1,024 x $0.075/M + 300 x $0.60/M = $0.0001464 + $0.0000768 + $0.00018
+    assert warm["cost_usd"] == pytest.approx(0.0004032)
 
 
 def test_schema_invalid_answer_is_retried_once_then_failed_while_others_succeed(
@@ -84,16 +153,14 @@ def test_schema_invalid_answer_is_retried_once_then_failed_while_others_succeed(
     chats.say(2, "SECOND-CHANCE hello")
     chats.say(3, "good fan")
     chats.write()
-
-    def respond(body, n):
-        text = transcript_of(body)
-        if "BAD-FAN" in text:
-            return invalid(body, fan_type="alien")
-        if "SECOND-CHANCE" in text and n == 1:
-            return invalid(body, confidence=150)
-        return None
-
-    fake.respond = respond
+    second_chance = answer(narrative_summary="Came back to say hello.", confidence=55)
+    fake.respond = by_marker({
+        "BAD-FAN": [Scripted(not_valid(fan_type="alien"), 1_000, 400),
+                    Scripted(not_valid(fan_type="alien"), 1_500, 410)],
+        "SECOND-CHANCE": [Scripted(not_valid(confidence=150), 900, 380),
+                          Scripted(second_chance, 1_400, 390)],
+        "good fan": Scripted(NEUTRAL, 800, 350),
+    })
     report = run(lake, llm(openai_url))
     assert len(fake.requests_for("BAD-FAN")) == 2  # once, and once more: no third time
     retry = fake.requests_for("BAD-FAN")[1]["messages"]
@@ -102,10 +169,19 @@ def test_schema_invalid_answer_is_retried_once_then_failed_while_others_succeed(
     result = rows(lake)
     assert result[1]["status"] == "failed" and "fan_type" in result[1]["error"]
     assert result[1]["attempts"] == 2 and result[1]["output_json"] is None
-    assert result[1]["prompt_tokens"] > 0  # both attempts are paid for, and counted
+    # both attempts are paid for, and counted: 1,000 + 1,500 prompt and 400 + 410 completion
+    # tokens, 2,500 x $0.15/M + 810 x $0.60/M = $0.000375 + $0.000486
+    assert (result[1]["prompt_tokens"], result[1]["completion_tokens"]) == (2_500, 810)
+    assert result[1]["cost_usd"] == pytest.approx(0.000861)
     assert result[2]["status"] == "ok" and result[2]["attempts"] == 2
+    # 2,300 x $0.15/M + 770 x $0.60/M = $0.000345 + $0.000462
+    assert (result[2]["prompt_tokens"], result[2]["completion_tokens"]) == (2_300, 770)
+    assert result[2]["cost_usd"] == pytest.approx(0.000807)
+    assert json.loads(result[2]["output_json"])["narrative_summary"] == "Came back to say hello."
     assert result[3]["status"] == "ok" and result[3]["attempts"] == 1
     assert (report.classified, report.failed) == (2, 1)
+    # $0.000861 + $0.000807 + (800 x $0.15/M + 350 x $0.60/M = $0.00033)
+    assert (report.cost_usd, report.tokens) == (pytest.approx(0.001998), 7_530)
     assert set(rows(lake, "fan_personality")) == {2, 3}
 
     # the failed window is tried again next run (max_failed_attempts=2), then left alone
@@ -160,6 +236,10 @@ def test_an_unchanged_window_sends_nothing_and_a_changed_one_only_itself(
     chats.say(1, "hello")
     chats.say(2, "hi there")
     chats.write()
+    fake.respond = by_marker({
+        "hello": Scripted(NEUTRAL, 1_000, 300),
+        "hi there": Scripted(answer(narrative_summary="Says hi and little else."), 1_000, 300),
+    })
     first = run(lake, llm(openai_url))
     assert (first.classified, len(fake.chat_requests)) == (2, 2)
     second = run(lake, llm(openai_url), run_id="r2")
@@ -171,9 +251,9 @@ def test_an_unchanged_window_sends_nothing_and_a_changed_one_only_itself(
     third = run(lake, llm(openai_url), run_id="r3")
     assert len(fake.chat_requests) == 3 and (third.classified, third.skipped_unchanged) == (1, 1)
     # the rolling summary: the new prompt builds on the previous one
-    previous = json.loads(load(lake, "fan_classifications", CREATOR)
-                          .filter(pl.col("fan_id") == 2)["output_json"][0])["narrative_summary"]
-    assert f"Previous summary: {previous}" in fake.chat_requests[-1]["messages"][1]["content"]
+    assert fake.chat_requests[-1]["messages"][1]["content"].startswith(
+        "Previous summary: Says hi and little else.\n\nChat:\n")
+    assert load(lake, "fan_classifications", CREATOR).filter(pl.col("fan_id") == 2).height == 2
 
 
 def test_no_personal_identifier_leaves_the_machine(chats, lake, fake, openai_url):
@@ -215,9 +295,14 @@ def test_dollar_budget_counts_what_was_spent(chats, lake, fake, openai_url):
     for fan in range(1, 11):
         chats.say(fan, f"fan {fan} says hi")
     chats.write()
+    # each answer costs 800 x $0.15/M + 300 x $0.60/M = $0.0003
+    fake.respond = by_marker({"says hi": Scripted(NEUTRAL, 800, 300)})
     report = run(lake, llm(openai_url, max_usd=0.0021, concurrency=1))
-    assert 3 <= report.classified < 10 and report.pending_budget == 10 - report.classified
-    assert report.cost_usd <= 0.0021
+    # Before sending, a fan reserves his request's estimate (a short chat's prompt and the
+    # expected answer: between $0.0003 and $0.0006 here) on top of what was spent: the sixth
+    # fan still fits ($0.0015 spent), the seventh does not ($0.0018 spent).
+    assert (report.classified, report.pending_budget) == (6, 4)
+    assert report.cost_usd == pytest.approx(6 * 0.0003)
 
 
 def test_concurrency_is_bounded(chats, lake, fake, openai_url):
@@ -247,21 +332,36 @@ def test_an_authentication_error_stops_sending_and_never_shows_the_key(
 
 
 def test_intent_events_and_facts_are_updated_never_duplicated(chats, lake, fake, openai_url):
-    chats.say(1, "how much?", "my dog Max says hi")
+    [asked, _] = chats.say(1, "how much?", "my dog Max says hi")
     chats.write()
+    first = answer(
+        intents={"price_question": (65, [1]), "wants_custom": (55, [1]), "churn_risk": (30, [])},
+        facts=[{"category": "pet_name", "value": "Max", "confidence": 80, "message_id": 2}])
+    # the second window holds all four messages (transcript ids 1-4)
+    second = answer(
+        intents={"price_question": (85, [1, 3]), "wants_custom": (55, [1]),
+                 "churn_risk": (45, [])},
+        facts=[{"category": "pet_name", "value": "max", "confidence": 90, "message_id": 4}])
+    fake.respond = by_marker({"stealing my socks": Scripted(second, 1_000, 300),
+                              "my dog Max says hi": Scripted(first, 1_000, 300)})
     run(lake, llm(openai_url))
     events = rows_list(lake, "fan_intent_events", "r1")
-    assert [(e["signal"], e["previous_score"]) for e in events] == [("price_question", None)]
-    chats.say(1, "what's the price?", "my dog Max keeps stealing my socks")
+    assert sorted((e["signal"], e["score"], e["previous_score"]) for e in events) == [
+        ("price_question", 65, None), ("wants_custom", 55, None)]  # churn_risk: below 50
+    asked_again, socks = chats.say(1, "what's the price?", "my dog Max keeps stealing my socks")
     chats.write()
     run(lake, llm(openai_url), run_id="r2")
     events = rows_list(lake, "fan_intent_events", "r2")
-    assert [(e["signal"], e["score"], e["previous_score"]) for e in events] == [
-        ("price_question", 65, None), ("price_question", 85, 65)]  # it rose: a new event
-    facts = rows_list(lake, "fan_facts", "r2")
-    assert len(facts) == 1 and facts[0]["value"] == "Max"
-    assert facts[0]["first_seen_at"] < facts[0]["last_seen_at"]
-    assert facts[0]["source_message_id"] == chats.next_id
+    # price_question rose: a new event; wants_custom stayed at 55 and churn_risk under 50: none
+    assert sorted((e["signal"], e["score"], e["previous_score"], e["evidence_message_ids"])
+                  for e in events) == [
+        ("price_question", 65, None, [asked]), ("price_question", 85, 65, [asked, asked_again]),
+        ("wants_custom", 55, None, [asked])]
+    [fact] = rows_list(lake, "fan_facts", "r2")  # "Max" and "max": one fact, updated
+    assert {k: fact[k] for k in ("category", "value", "value_norm", "confidence",
+                                 "source_message_id", "first_seen_at", "last_seen_at")} == {
+        "category": "pet_name", "value": "max", "value_norm": "max", "confidence": 90,
+        "source_message_id": socks, "first_seen_at": at(1), "last_seen_at": at(3)}
     history = rows_list(lake, "fan_classifications", "r2")
     assert [r["is_latest"] for r in history] == [False, True]
 

@@ -17,15 +17,15 @@ from ofhq_pipeline.intelligence.store import (
     personality,
     preferences,
 )
+from ofhq_pipeline_tests.intelligence.answers import answer
 from ofhq_pipeline_tests.intelligence.conftest import AS_OF, T0
-from ofhq_pipeline_tests.intelligence.fake_openai import realistic_output
 
 
-def output(objections: list[tuple[str, str]], fan_type: str = "romantic") -> ClassifierOutput:
-    data = realistic_output({"messages": []})
-    data["objections"] = [{"type": t, "text": x} for t, x in objections]
-    data["fan_type"] = fan_type
-    return ClassifierOutput.model_validate(data)
+def output(objections: list[tuple[str, str]], fan_type: str = "romantic",
+           custom: int = 0) -> ClassifierOutput:
+    return ClassifierOutput.model_validate(answer(
+        objections=[{"type": t, "text": x} for t, x in objections], fan_type=fan_type,
+        intents={"wants_custom": (custom, [])}))
 
 
 def result(fan_id: int, hours: int, out: ClassifierOutput | None, model: str = "gpt-4o-mini"):
@@ -38,7 +38,7 @@ def test_personality_is_the_latest_success_with_objection_history():
     history = classification_rows("acct_x", [
         result(1, 1, output([("price", "too much"), ("trust", "is it you?")])),
         result(1, 2, output([("price", "can't afford it")], fan_type="lonely")),
-        result(1, 3, output([("timing", "after payday")], fan_type="dominant")),
+        result(1, 3, output([("timing", "after payday")], fan_type="dominant", custom=35)),
         result(1, 4, None),  # a later failure does not replace the latest success
         result(2, 1, output([])),
     ])
@@ -47,7 +47,7 @@ def test_personality_is_the_latest_success_with_objection_history():
     assert (rows[1]["last_objection"], rows[1]["last_objection_text"]) == ("timing", "after payday")
     assert rows[1]["top_objection"] == "price"  # twice, against once each
     assert rows[2]["last_objection"] is None and rows[2]["top_objection"] is None
-    assert rows[1]["intent_wants_custom"] == 5 and rows[1]["classifier_model"] == "gpt-4o-mini"
+    assert rows[1]["intent_wants_custom"] == 35 and rows[1]["classifier_model"] == "gpt-4o-mini"
     prefs = preferences(personality(history))
     assert prefs.columns[:2] == ["creator_id", "fan_id"] and prefs.height == 2
     assert "content_format_preference" in prefs.columns and "fan_type" not in prefs.columns

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import duckdb
 import pytest
 
 from ofhq_pipeline.lifecycle.models import log_path
@@ -26,7 +27,7 @@ def lake(tmp_path):
 
 
 def events(path) -> list[dict]:
-    return parquet_dicts(path, order="event_id")
+    return parquet_dicts(path, order="event_seq")
 
 
 def stage_changes(rows, fan_id):
@@ -60,16 +61,19 @@ def test_stage_changes_are_appended_as_stages_decay(lake):
     build(lake, day(25), run_id="c")  # still cooling_off: nothing new
     rows = events(log_path(lake, CREATOR))
     assert rows[: len(first)] == first  # never rewritten
-    assert [r["event_id"] for r in rows] == list(range(1, len(rows) + 1))
-    assert stage_changes(rows, 1) == [(None, "active_buyer", day(10)),
+    assert [r["event_seq"] for r in rows] == list(range(1, len(rows) + 1))
+    assert [r["event_id"] for r in rows] == [f"{CREATOR}:{n}" for n in range(1, len(rows) + 1)]
+    # His first stage is dated when he entered it (the purchase), a change by the evaluation.
+    assert stage_changes(rows, 1) == [(None, "active_buyer", day(3)),
                                       ("active_buyer", "cooling_off", day(20))]
     change = rows[-1]
     assert change["reason"] == "last purchase 17.0 days ago (<= 30)"
     assert (change["recorded_at"], change["run_id"]) == (day(20), "b")
-    # stage_updated_at: when the current stage was first recorded.
+    assert (rows[0]["recorded_at"], rows[0]["run_id"]) == (day(10), "a")
+    # stage_updated_at: when he entered his current stage, kept until it changes.
+    assert profile(lake, "a")[1]["stage_updated_at"] == day(3)
     assert profile(lake, "b")[1]["stage_updated_at"] == day(20)
     assert profile(lake, "c")[1]["stage_updated_at"] == day(20)
-    assert profile(lake, "a")[1]["stage_updated_at"] == day(10)
 
 
 def test_a_new_purchase_moves_the_fan_back_and_is_dated_when_seen(lake):
@@ -79,9 +83,10 @@ def test_a_new_purchase_moves_the_fan_back_and_is_dated_when_seen(lake):
     write_sync(lake, fetched_at=day(60), fans=[fan(1)], transactions=[txn("t2", 1, 10, day(58))])
     build(lake, day(60), run_id="c")
     rows = events(log_path(lake, CREATOR))
-    assert stage_changes(rows, 1) == [(None, "active_buyer", day(10)),
+    assert stage_changes(rows, 1) == [(None, "active_buyer", day(3)),
                                       ("active_buyer", "at_risk", day(50)),
                                       ("at_risk", "reactivated", day(60))]
+    assert profile(lake, "c")[1]["stage_updated_at"] == day(60)
 
 
 def test_milestones_first_purchase_and_spend_tiers(lake):
@@ -132,6 +137,73 @@ def test_new_data_at_the_same_instant_records_the_change_at_that_instant(lake):
                transactions=[txn("t1", 1, 10, day(9))])
     build(lake, day(10), run_id="b")
     rows = events(log_path(lake, CREATOR))
-    assert stage_changes(rows, 1) == [(None, "churned", day(10)),
+    # Subscribed 110 days before and never active: churned since 60 days after subscribing.
+    assert stage_changes(rows, 1) == [(None, "churned", day(-40)),
                                       ("churned", "active_buyer", day(10))]
+    assert profile(lake, "a")[1]["stage_updated_at"] == day(-40)
     assert profile(lake, "b")[1]["stage_updated_at"] == day(10)
+
+
+def test_two_changes_at_one_instant_are_ordered_by_when_they_were_recorded(lake):
+    """A purchase exactly at T dates the first stage at T; a refund seen at the same T moves the
+    fan on at T too. The later-recorded one holds: evaluating T again appends nothing."""
+    write_sync(lake, fetched_at=day(0), fans=[fan(1, subscribe_at=day(-100))],
+               transactions=[txn("t1", 1, 10, day(10))])
+    build(lake, day(10), run_id="a")
+    write_sync(lake, fetched_at=day(1), fans=[fan(1, subscribe_at=day(-100))],
+               transactions=[txn("t1", 1, 10, day(10), status="refunded")])
+    build(lake, day(10), run_id="b")
+    assert build(lake, day(10), run_id="c").stage_changes == 0
+    rows = events(log_path(lake, CREATOR))
+    assert stage_changes(rows, 1) == [(None, "active_buyer", day(10)),
+                                      ("active_buyer", "churned", day(10))]
+    assert (profile(lake, "c")[1]["stage"], profile(lake, "c")[1]["stage_updated_at"]) == (
+        "churned", day(10))
+
+
+def test_a_first_evaluation_dates_a_decayed_stage_at_its_boundary(lake):
+    """A fan first evaluated long after his purchase entered at_risk 30 days after it; later
+    evaluations keep that date until his stage changes."""
+    write_sync(lake, fetched_at=day(0), fans=[fan(1, subscribe_at=day(-100), expired_at=day(200))],
+               transactions=[txn("t1", 1, 10, day(3))])
+    build(lake, day(50), run_id="a")
+    build(lake, day(55), run_id="b")
+    build(lake, day(70), run_id="c")
+    rows = events(log_path(lake, CREATOR))
+    assert stage_changes(rows, 1) == [(None, "at_risk", day(33)), ("at_risk", "churned", day(70))]
+    assert [r["reason"] for r in rows if r["event_type"] == "stage_change"] == [
+        "last purchase 47.0 days ago (<= 60)", "last purchase 67.0 days ago (> 60)"]
+    assert [profile(lake, run)[1]["stage_updated_at"] for run in "abc"] == [
+        day(33), day(33), day(70)]
+
+
+def test_event_ids_are_unique_across_creators(lake):
+    """Each creator numbers his own log; the creator in the id keeps ids apart in the table."""
+    for creator in ("acct_a", "acct_b"):
+        write_sync(lake, fetched_at=day(0), creator_id=creator, fans=[fan(1), fan(2)],
+                   transactions=[txn("t1", 1, 60, day(3))])
+        build(lake, day(10), creator_id=creator)
+    a, b = (events(log_path(lake, creator)) for creator in ("acct_a", "acct_b"))
+    assert [r["event_seq"] for r in a] == [r["event_seq"] for r in b] == [1, 2, 3, 4, 5]
+    assert [r["event_id"] for r in a] == ["acct_a:1", "acct_a:2", "acct_a:3", "acct_a:4",
+                                          "acct_a:5"]
+    assert {r["event_id"] for r in a}.isdisjoint(r["event_id"] for r in b)
+
+
+def test_a_log_numbered_per_creator_keeps_its_events_and_order(lake):
+    """A log written when event_id was the creator's own count (1, 2, ...) is read and stored with
+    that count as event_seq and the ids of today; nothing is appended twice."""
+    write_sync(lake, fetched_at=day(0), fans=[fan(1)], transactions=[txn("t1", 1, 10, day(3))])
+    build(lake, day(10), run_id="a")
+    path = log_path(lake, CREATOR)
+    current = events(path)
+    old = path.with_name("old.parquet")
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT event_seq AS event_id, * EXCLUDE (event_id, event_seq) "
+                f"FROM read_parquet('{path}')) TO '{old}' (FORMAT parquet)")
+    con.close()
+    old.replace(path)
+    assert [r["event_id"] for r in parquet_dicts(path, order="event_id")] == [1, 2, 3]
+    assert build(lake, day(10), run_id="b").appended == 0
+    assert events(path) == current
+    assert events(lake.mart_path("fan_lifecycle_events", CREATOR, "b")) == current

@@ -91,15 +91,18 @@ def test_stages_decay_without_new_data(scheduled):
     rows = published(scheduled.lake, "SELECT fan_id, stage, stage_updated_at, as_of "
                      "FROM marts.fan_profile ORDER BY fan_id")
     # Day 40: fan 1's purchase was 37 days ago, fan 2's 70, fan 3 wrote 32 days ago, fan 4
-    # subscribed 140 days ago and never did anything (churned since the first tick).
+    # subscribed 140 days ago and never did anything (churned since 60 days after subscribing).
     assert rows == [(1, "at_risk", TICKS[1], TICKS[1]), (2, "churned", TICKS[1], TICKS[1]),
-                    (3, "at_risk", TICKS[1], TICKS[1]), (4, "churned", TICKS[0], TICKS[1])]
+                    (3, "at_risk", TICKS[1], TICKS[1]), (4, "churned", day(-40), TICKS[1])]
     changes = published(scheduled.lake, "SELECT fan_id, from_stage, to_stage, occurred_at "
                         "FROM marts.fan_lifecycle_events WHERE event_type = 'stage_change' "
-                        "ORDER BY event_id")
+                        "ORDER BY event_seq")
+    # The first tick dates each fan's first stage when he entered it (in the order they
+    # happened): fan 4 60 days after subscribing, fan 2 30 days after his purchase, fan 1 at
+    # his purchase, fan 3 at his message (new had just ended); the second tick dates changes.
     assert changes == [
-        (1, None, "active_buyer", TICKS[0]), (2, None, "at_risk", TICKS[0]),
-        (3, None, "warming", TICKS[0]), (4, None, "churned", TICKS[0]),
+        (4, None, "churned", day(-40)), (2, None, "at_risk", day(0)),
+        (1, None, "active_buyer", day(3)), (3, None, "warming", day(8)),
         (1, "active_buyer", "at_risk", TICKS[1]), (2, "at_risk", "churned", TICKS[1]),
         (3, "warming", "at_risk", TICKS[1]),
     ]
@@ -110,7 +113,7 @@ def test_recomputed_stages_equal_what_the_schedule_recorded(scheduled):
     con = duckdb.connect()
     for at in TICKS:
         recorded = dict(con.execute(
-            "SELECT fan_id, arg_max(to_stage, event_id) FROM read_parquet(?) "
+            "SELECT fan_id, arg_max(to_stage, event_seq) FROM read_parquet(?) "
             "WHERE event_type = 'stage_change' AND occurred_at <= ? GROUP BY fan_id",
             [str(log), at]).fetchall())
         assert stages_as_of(scheduled.lake, CREATOR, at) == recorded
@@ -118,13 +121,13 @@ def test_recomputed_stages_equal_what_the_schedule_recorded(scheduled):
 
 
 def test_the_same_tick_run_again_appends_nothing(scheduled):
-    before = published(scheduled.lake, "SELECT * FROM marts.fan_lifecycle_events ORDER BY event_id")
+    before = published(scheduled.lake, "SELECT * FROM marts.fan_lifecycle_events ORDER BY event_seq")
     again = next(r for r in scheduled.requests[1] if r.partition_key == CREATOR)
     result = execute(scheduled.defs, scheduled.instance, again)
     (mat,) = [e.materialization for e in result.get_asset_materialization_events()
               if e.asset_key == dg.AssetKey(["marts", "fan_lifecycle_events"])]
     assert mat.metadata["appended"].value == 0
-    after = published(scheduled.lake, "SELECT * FROM marts.fan_lifecycle_events ORDER BY event_id")
+    after = published(scheduled.lake, "SELECT * FROM marts.fan_lifecycle_events ORDER BY event_seq")
     assert after == before and len(after) > 0
 
 

@@ -49,6 +49,21 @@ def test_spend_count_and_average_round_half_up(lake):
     assert p[1]["biggest_purchase_cents"] == 1001
 
 
+def test_spend_by_type_puts_each_purchase_in_its_own_column(lake):
+    p = run(lake, day(50), fans=[fan(1)], transactions=[
+        txn("t1", 1, 1.01, day(1), kind="tip"), txn("t2", 1, 2.02, day(2), kind="message"),
+        txn("t3", 1, 4.04, day(3), kind="subscription"), txn("t4", 1, 8.08, day(4), kind="post"),
+        txn("t5", 1, 16.16, day(5), kind="stream"), txn("t6", 1, 32.32, day(6), kind="other"),
+        txn("t7", 1, 64.64, day(7), kind="post", status="refunded"),
+    ])
+    by_type = {k: p[1][k] for k in ("tips_cents", "ppv_cents", "subscription_cents", "post_cents",
+                                    "stream_cents")}
+    assert by_type == {"tips_cents": 101, "ppv_cents": 202, "subscription_cents": 404,
+                       "post_cents": 808, "stream_cents": 1616}
+    # `other` is spend of no listed type: in the total, in none of the columns; a refund in none.
+    assert p[1]["lifetime_spend_cents"] == 101 + 202 + 404 + 808 + 1616 + 3232
+
+
 def test_cents_round_half_up_from_dollars(lake):
     p = run(lake, day(50), fans=[fan(1)], transactions=[txn("t1", 1, 9.995, day(1)),
                                                         txn("t2", 1, 0.285, day(2))])
@@ -163,24 +178,37 @@ def test_custom_buyer_at_exactly_half_of_non_subscription_spend(lake):
 
 
 def test_ppv_sent_bought_and_conversion(lake):
+    def sent(mid, fan_id, at, price=10, queue_id=None):
+        return (fan_id, message(mid, fan_id, at, from_fan=False, price=price, queue_id=queue_id))
+
     msgs = [
-        (1, message(1, 1, day(1), from_fan=False, price=10)),
-        (1, message(2, 1, day(2), from_fan=False, price=10)),
-        (1, message(3, 1, day(2), from_fan=False, price=10, queue_id=55)),  # mass send
-        (1, message(4, 1, day(2), from_fan=False, price=0)),  # free
+        sent(1, 1, day(1)), sent(2, 1, day(2)),
+        sent(3, 1, day(2), queue_id=55),  # a mass send reached his chat: offered to him too
+        sent(4, 1, day(2), price=0),  # free
         (1, message(5, 1, day(3), from_fan=True, price=0)),
-        (1, message(6, 1, day(60), from_fan=False, price=10)),  # after as-of
-        (2, message(7, 2, day(1), from_fan=False, price=10)),
+        sent(6, 1, day(60)),  # after as-of
+        sent(7, 2, day(1)),
+        sent(8, 4, day(1)),
+        sent(9, 5, day(1), queue_id=56),  # his only PPV came by mass message
+        sent(10, 6, day(1)), sent(11, 6, day(2)), sent(12, 6, day(3), queue_id=57),
+        sent(13, 6, day(4), queue_id=58),
     ]
-    p = run(lake, day(50), fans=[fan(1), fan(2), fan(3)], messages=msgs,
+    p = run(lake, day(50), fans=[fan(i) for i in range(1, 7)], messages=msgs,
             chats=[chat(1, msgs[5][1]), chat(2, msgs[6][1])], transactions=[
                 txn("t1", 1, 10, day(1)), txn("t2", 1, 10, day(2)), txn("t3", 1, 10, day(3)),
+                txn("t4a", 4, 10, day(1)), txn("t4b", 4, 10, day(2)),
+                txn("t5", 5, 10, day(1)), txn("t6", 6, 10, day(5)),
             ])
-    assert p[1]["ppv_sent_count"] == 2
-    assert p[1]["ppv_bought_count"] == 3
-    assert p[1]["conversion_rate"] == 1.0  # capped at 1
-    assert p[2]["conversion_rate"] == 0.0
-    assert p[3]["ppv_sent_count"] == 0 and p[3]["conversion_rate"] is None
+    counts = {f: (p[f]["ppv_sent_count"], p[f]["ppv_bought_count"], p[f]["conversion_rate"])
+              for f in range(1, 7)}
+    assert counts == {
+        1: (3, 3, 1.0),
+        2: (1, 0, 0.0),
+        3: (0, 0, None),  # nothing sent
+        4: (1, 2, 1.0),  # more bought than sent: capped at 1
+        5: (1, 1, 1.0),
+        6: (4, 1, 0.25),
+    }
 
 
 @pytest.mark.parametrize(
@@ -331,21 +359,33 @@ def test_avg_reply_time(lake):
 
 
 def test_follow_up_due(lake):
-    p = run(lake, T, fans=[fan(i, subscribe_at=day(0)) for i in range(1, 7)], messages=[
-        *fan_says(3, day(40), 1),   # warming: fan message 10 days ago
+    p = run(lake, T, fans=[fan(i, subscribe_at=day(0)) for i in range(1, 10)], messages=[
+        *fan_says(3, day(40), 1),   # warming: fan message 10 days ago...
+        *fan_says(3, day(41), 5, from_fan=False),  # ...and the creator answered a day later
         *fan_says(5, day(45), 10),  # active buyer who also chats
+        *fan_says(7, day(25), 20), *fan_says(7, day(35), 25, from_fan=False),
+        *fan_says(8, day(2), 30),   # wrote before his last purchase
+        *fan_says(9, day(45), 40),  # warming, only the fan wrote
     ], transactions=[
-        txn("t1", 1, 10, day(30)),  # cooling_off (20 days)
-        txn("t2", 2, 10, day(5)),   # at_risk (45 days)
+        txn("t1", 1, 10, day(30)),  # cooling_off (20 days), no message
+        txn("t2", 2, 10, day(5)),   # at_risk (45 days), no message
         txn("t5", 5, 10, day(45)),  # active_buyer
         txn("t6", 6, 10, day(-20)),  # churned (70 days)
+        txn("t7", 7, 10, day(30)),  # cooling_off
+        txn("t8", 8, 10, day(5)),   # at_risk
     ])
-    assert [p[i]["stage"] for i in range(1, 7)] == [
-        "cooling_off", "at_risk", "warming", "at_risk", "active_buyer", "churned"]
-    assert p[1]["follow_up_due_at"] == day(44)
-    assert p[2]["follow_up_due_at"] == day(19)
-    assert p[3]["follow_up_due_at"] == day(42)
-    # at_risk without any purchase (fan 4), active_buyer, churned: no follow-up.
+    assert [p[i]["stage"] for i in range(1, 10)] == [
+        "cooling_off", "at_risk", "warming", "at_risk", "active_buyer", "churned",
+        "cooling_off", "at_risk", "warming"]
+    # cooling_off / at_risk: 3 days after the latest message of either side, or after the last
+    # purchase when nobody wrote; warming: 2 days after the latest message. Overdue is fine.
+    assert p[1]["follow_up_due_at"] == day(33)
+    assert p[2]["follow_up_due_at"] == day(8)
+    assert p[3]["follow_up_due_at"] == day(43)
+    assert p[7]["follow_up_due_at"] == day(38)
+    assert p[8]["follow_up_due_at"] == day(5)
+    assert p[9]["follow_up_due_at"] == day(47)
+    # at_risk with no message and no purchase (fan 4), active_buyer, churned: no follow-up.
     assert [p[i]["follow_up_due_at"] for i in (4, 5, 6)] == [None, None, None]
 
 
@@ -381,30 +421,55 @@ def test_next_best_action_rules_in_order(lake):
         6: {"discount_request": 60},                   # active_buyer: no discount
         7: {"discount_request": 59},                   # at_risk, always discounted
         8: {"discount_request": 10},                   # at_risk with spend
+        # Quiet chats: an intent holds only while the fan wrote within the 14 days before T.
+        13: {"wants_custom": 90},                      # wrote 14 days and 1 s ago
+        14: {"ready_to_buy": 95, "high_intent": 95},   # never wrote
+        15: {"discount_request": 80},                  # cooling_off, wrote 30 days ago
+        16: {"discount_request": 80},                  # at_risk, always discounted, quiet
     })
     discounted = [period(day(-60), 4.99, discount=50), period(day(-30), 4.99, discount=50)]
-    p = run(lake, T, fans=[fan(i, subscribe_at=day(-60)) for i in range(1, 13) if i not in (7, 11)]
-            + [fan(7, subscribe_at=day(-60), subscribes=discounted), fan(11, subscribe_at=day(47))],
-            messages=[*fan_says(1, T, 100, 46), *fan_says(12, day(45), 200)],
+    plain = [i for i in range(1, 17) if i not in (7, 11, 16)]
+    p = run(lake, T, fans=[fan(i, subscribe_at=day(-60)) for i in plain]
+            + [fan(i, subscribe_at=day(-60), subscribes=discounted) for i in (7, 16)]
+            + [fan(11, subscribe_at=day(47))],
+            messages=[*fan_says(1, T, 100, 46), *fan_says(12, day(45), 200),
+                      *fan_says(2, T - timedelta(days=14), 300),  # exactly 14 days: fresh
+                      *fan_says(3, day(45), 310), *fan_says(4, day(49), 320),
+                      *fan_says(5, day(40), 330),
+                      *fan_says(13, T - timedelta(days=14) - SECOND, 400),
+                      *fan_says(15, day(20), 410), *fan_says(16, day(20), 420)],
             transactions=[txn("t5", 5, 10, day(30)), txn("t6", 6, 10, day(48)),
                           txn("t7", 7, 10, day(10)), txn("t8", 8, 10, day(10)),
-                          txn("t9", 9, 10, day(-20))])
-    actions = {f: (p[f]["stage"], p[f]["next_best_action"]) for f in range(1, 13)}
+                          txn("t9", 9, 10, day(-20)), txn("t14", 14, 10, day(10)),
+                          txn("t15", 15, 10, day(30)), txn("t16", 16, 10, day(10))])
+    actions = {f: (p[f]["stage"], p[f]["next_best_action"]) for f in range(1, 17)}
     assert actions == {
-        1: ("warming", "deprioritize"), 2: ("churned", "upsell_custom"),
-        3: ("churned", "send_ppv"), 4: ("churned", "send_ppv"),
+        1: ("warming", "deprioritize"), 2: ("warming", "upsell_custom"),
+        3: ("warming", "send_ppv"), 4: ("warming", "send_ppv"),
         5: ("cooling_off", "offer_discount"), 6: ("active_buyer", "nurture"),
         7: ("at_risk", "offer_discount"), 8: ("at_risk", "win_back"),
         9: ("churned", "win_back"), 10: ("churned", "nurture"),
         11: ("new", "welcome"), 12: ("warming", "nurture"),
+        13: ("cooling_off", "nurture"), 14: ("at_risk", "win_back"),
+        15: ("cooling_off", "nurture"), 16: ("at_risk", "offer_discount"),
     }
-    assert p[2]["next_best_action_reason"] == "upsell_custom: intent_wants_custom 60 >= 60"
-    assert p[4]["next_best_action_reason"] == "send_ppv: intent_high_intent 60 >= 60"
+    assert p[2]["next_best_action_reason"] == (
+        "upsell_custom: intent_wants_custom 60 >= 60 (fan wrote 14.0 days ago, <= 14)")
+    assert p[3]["next_best_action_reason"] == (
+        "send_ppv: intent_ready_to_buy 60 >= 60 (fan wrote 5.0 days ago, <= 14)")
+    assert p[4]["next_best_action_reason"] == (
+        "send_ppv: intent_high_intent 60 >= 60 (fan wrote 1.0 days ago, <= 14)")
     assert p[5]["next_best_action_reason"] == (
-        "offer_discount: intent_discount_request 60 >= 60 in stage cooling_off")
+        "offer_discount: intent_discount_request 60 >= 60 (fan wrote 10.0 days ago, <= 14) "
+        "in stage cooling_off")
     assert p[7]["next_best_action_reason"] == (
         "offer_discount: discount_sensitivity always in stage at_risk")
+    # A stale discount request does not fire; the sensitivity does, and the reason says so.
+    assert p[16]["next_best_action_reason"] == (
+        "offer_discount: discount_sensitivity always in stage at_risk")
     assert p[9]["next_best_action_reason"] == "win_back: stage churned with lifetime spend $10.00"
+    assert p[14]["next_best_action_reason"] == "win_back: stage at_risk with lifetime spend $10.00"
+    assert p[13]["next_best_action_reason"] == "nurture: no other rule applies (stage cooling_off)"
     assert p[1]["next_best_action_reason"].startswith("deprioritize: time_waster_score 70 ")
     # The classifier's columns travel into the profile; those it did not write are null.
     assert (p[2]["intent_wants_custom"], p[2]["last_objection"], p[2]["top_objection"],

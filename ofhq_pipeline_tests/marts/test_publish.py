@@ -3,12 +3,23 @@ equals one rebuilt whole from the lake's current marts."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
+import dagster as dg
 import duckdb
 import pytest
 
 from ofhq_pipeline.defs.marts import publish as publishing
 from ofhq_pipeline.resources.lake import Lake, quote
 from ofhq_pipeline.settings import Paths
+from ofhq_pipeline.warehouse.deployment import (
+    DUCKDB_WRITER_POOL,
+    K8S_INSTANCE,
+    POSTGRES_INSTANCE,
+    instance_config,
+)
 
 
 @pytest.fixture
@@ -23,14 +34,20 @@ def write_mart(store: Lake, creator_id: str, run_id: str, table: str, select: st
     duckdb.execute(f"COPY ({select}) TO {quote(path)} (FORMAT parquet)")
 
 
-def run(store: Lake, creator_id: str, run_id: str, spend: int, extra_column: bool = False) -> None:
-    """One creator's run: a transactions mart (3 rows) and a creators mart (1 row), published."""
+def build_run(store: Lake, creator_id: str, run_id: str, spend: int,
+              extra_column: bool = False) -> None:
+    """One creator's run's marts: transactions (3 rows) and creators (1 row), not yet published."""
     extra = ", 'new' AS channel" if extra_column else ""
     write_mart(store, creator_id, run_id, "transactions",
                f"SELECT '{creator_id}' AS creator_id, 'tx_' || i AS transaction_id, "
                f"CAST({spend} + i AS BIGINT) AS amount_cents{extra} FROM range(3) t(i)")
     write_mart(store, creator_id, run_id, "creators",
                f"SELECT '{creator_id}' AS creator_id, CAST({spend} AS BIGINT) AS revenue_cents")
+
+
+def run(store: Lake, creator_id: str, run_id: str, spend: int, extra_column: bool = False) -> None:
+    """One creator's run, published."""
+    build_run(store, creator_id, run_id, spend, extra_column)
     publishing.publish(store, creator_id, run_id)
 
 
@@ -89,3 +106,77 @@ def test_the_file_is_rebuilt_whole_once_an_hour(store, monkeypatch):
     run(store, "acct_a", "r3", 300)
     assert last_full_rebuild(store) > first
     assert tables(store.paths.analysts_marts)["creators"] == [("acct_a", 300)]
+
+
+# One creator's publish step in a process of its own, as a run's step is: it waits for the `go`
+# file, so that both processes publish at the same moment.
+PUBLISHER = r"""
+import sys, time
+from pathlib import Path
+from ofhq_pipeline.defs.marts import publish as publishing
+from ofhq_pipeline.resources.lake import Lake
+from ofhq_pipeline.settings import Paths
+
+home, creator_id, run_id, go = Path(sys.argv[1]), sys.argv[2], sys.argv[3], Path(sys.argv[4])
+store = Lake(Paths(home=home, warehouse=home / "warehouse.duckdb",
+                   analysts_marts=home / "marts.duckdb"))
+(go.parent / f"ready_{creator_id}").touch()
+while not go.exists():
+    time.sleep(0.001)
+publishing.publish(store, creator_id, run_id)
+"""
+
+
+def test_two_creators_publishing_at_once_from_two_processes_both_keep_their_rows(store, tmp_path):
+    run(store, "acct_a", "r1_a", 100)
+    run(store, "acct_b", "r1_b", 200)  # the file exists: each publish below copies and refreshes it
+    build_run(store, "acct_a", "r2_a", 111)
+    build_run(store, "acct_b", "r2_b", 222)
+
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    go = barrier / "go"
+    publishers = [
+        subprocess.Popen([sys.executable, "-c", PUBLISHER, str(store.paths.home), creator_id,
+                          run_id, str(go)], stderr=subprocess.PIPE, text=True)
+        for creator_id, run_id in [("acct_a", "r2_a"), ("acct_b", "r2_b")]
+    ]
+    try:
+        while len(list(barrier.glob("ready_*"))) < 2 and all(p.poll() is None for p in publishers):
+            time.sleep(0.01)
+        go.touch()
+        errors = [p.communicate(timeout=120)[1] for p in publishers]
+    finally:
+        for p in publishers:
+            p.kill()
+    assert [p.returncode for p in publishers] == [0, 0], errors
+
+    published = tables(store.paths.analysts_marts)
+    assert published["creators"] == [("acct_a", 111), ("acct_b", 222)]
+    assert sorted(r[2] for r in published["transactions"]) == [111, 112, 113, 222, 223, 224]
+
+
+def test_publishing_is_serialised_by_the_duckdb_writer_pool():
+    from ofhq_pipeline.definitions import build_definitions
+
+    defs = build_definitions()
+    published = defs.get_assets_def(dg.AssetKey(["published", "analysts_marts"]))
+    assert published.op.pool == DUCKDB_WRITER_POOL == "duckdb_writer"
+    jobs = [job for job in defs.resolve_all_job_defs() if job.graph.has_node_named("publish_marts")]
+    assert {"creator_sync", "realtime_update"} <= {job.name for job in jobs}
+    for job in jobs:  # the step every run publishes through waits for a slot of the pool
+        assert job.graph.node_named("publish_marts").definition.pool == DUCKDB_WRITER_POOL
+
+
+# The local instance (one machine, SQLite storage) keeps publishers apart with the file lock
+# alone, which `test_two_creators_publishing_at_once_from_two_processes_both_keep_their_rows`
+# proves; the shared instances, whose runs may sit on several machines, add the pool.
+@pytest.mark.parametrize("instance_file", [
+    pytest.param(POSTGRES_INSTANCE, id="postgres"),
+    pytest.param(K8S_INSTANCE, id="k8s"),
+])
+def test_the_instance_file_gives_the_pool_a_limit_of_one(instance_file):
+    """A pool without a limit of its own takes `default_limit`; without one it has no limit."""
+    pools = instance_config(instance_file).get("concurrency", {}).get("pools", {})
+    assert pools.get("default_limit") == 1
+    assert pools.get("granularity") == "op"  # per step: a run waits only at its publish step

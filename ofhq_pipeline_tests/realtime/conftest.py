@@ -6,6 +6,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -15,8 +16,10 @@ from ofhq_pipeline.realtime.signature import sign
 from ofhq_pipeline_tests.conftest import postgres_available
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-CURRENT = "whsec-current-7c1e"
-PREVIOUS = "whsec-previous-02ab"
+CURRENT = "whsec-current-7c1e-5a9b-3f20d8e1"
+PREVIOUS = "whsec-previous-02ab-6c4d-9e17f3a0"
+# A recent time of the event: deliveries older than the stale horizon (7 days) are not applied.
+RECENT = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0).isoformat()
 
 
 def require_postgres() -> None:
@@ -71,7 +74,7 @@ def event_body(event: str = "transactions.new", n: int = 1, **payload) -> bytes:
     document = {
         "event": event,
         "account_id": "acct_8f2k",
-        "payload": {"id": f"tr_{n}", "amount": 25.0, "created_at": "2026-10-30T21:20:11+00:00",
+        "payload": {"id": f"tr_{n}", "amount": 25.0, "created_at": RECENT,
                     "fan": {"id": 48213377, "username": "u48213377"}, **payload},
     }
     return json.dumps(document, separators=(",", ":")).encode()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +14,9 @@ from ofhq_pipeline.realtime.landing import LandingStore, landing_url_from_env, w
 
 
 def land(store: LandingStore, key: str, event: str = "transactions.new", **extra) -> bool:
-    return store.land(idempotency_key=key, event=event, body=f'{{"event":"{event}"}}', **extra)
+    """One delivery whose body is its own (bodies are unique keys too)."""
+    return store.land(idempotency_key=key, event=event,
+                      body=f'{{"event":"{event}","key":"{key}"}}', **extra)
 
 
 def test_land_is_idempotent_and_keeps_every_field(store):
@@ -94,9 +96,31 @@ def test_claim_alert_once_even_under_concurrency(store):
     assert not store.claim_alert("whale:acct_8f2k:48213377", "whale", "acct_8f2k", 48213377)
 
 
+class NotifyingLock:
+    """A lock that wakes the threads waiting on `changed` each time it is released: swapped in for
+    the store's queue lock, it tells a test when a delivery has joined the queue."""
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition(threading.Lock())
+
+    def __enter__(self) -> NotifyingLock:
+        self.changed.acquire()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.changed.notify_all()
+        self.changed.release()
+
+
 def test_a_failing_delivery_does_not_fail_the_others_committed_with_it(store, monkeypatch):
-    """Group commit: one bad row in a shared transaction is retried alone, the others land."""
-    barrier = threading.Barrier(6)
+    """Group commit: one bad row in a shared transaction is retried alone, the others land.
+
+    The first writer holds the write lock until the five others have queued behind it, however
+    long the machine takes to run them: the waits are on the queue itself, and their deadline
+    only bounds a hang."""
+    queue_lock = NotifyingLock()
+    monkeypatch.setattr(store, "_queue_lock", queue_lock)
+    first_is_writing = threading.Event()
     results: dict[str, object] = {}
     batch_sizes: list[int] = []
     real_batch = store._land_batch
@@ -105,24 +129,24 @@ def test_a_failing_delivery_does_not_fail_the_others_committed_with_it(store, mo
         """The first writer holds the lock until the five others queued behind it."""
         batch_sizes.append(len(batch))
         if [p.values["idempotency_key"] for p in batch] == ["evt_0"]:
-            barrier.wait(timeout=5)
-            deadline = time.monotonic() + 5
-            while len(store._queue) < 5 and time.monotonic() < deadline:
-                time.sleep(0.001)
+            first_is_writing.set()
+            with queue_lock.changed:
+                assert queue_lock.changed.wait_for(lambda: len(store._queue) == 5, timeout=60), (
+                    f"hang: {len(store._queue)} of 5 deliveries queued after 60 s")
         return real_batch(batch)
 
     monkeypatch.setattr(store, "_land_batch", first_writer_waits)
 
     def worker(key: str, body: object) -> None:
         if key != "evt_0":
-            barrier.wait(timeout=5)
+            assert first_is_writing.wait(timeout=60), "hang: the first writer never wrote"
         try:
             results[key] = store.land(idempotency_key=key, event="tips.received", body=body)
         except Exception as exc:  # the bad one
             results[key] = exc
 
     bad = None  # NOT NULL body: this row fails
-    threads = [threading.Thread(target=worker, args=(f"evt_{i}", bad if i == 3 else "{}"))
+    threads = [threading.Thread(target=worker, args=(f"evt_{i}", bad if i == 3 else f'{{"n":{i}}}'))
                for i in range(6)]
     for thread in threads:
         thread.start()
@@ -200,3 +224,105 @@ def test_postgres_ids_commit_in_order(postgres_url):
         store.close()
     assert len(all_ids) == 240
     assert missed == []
+
+
+def test_the_body_digest_is_a_unique_key_of_its_own(store):
+    body = '{"event":"transactions.new","payload":{"id":"tr_1"}}'
+    assert store.land(idempotency_key="evt_1", event="transactions.new", body=body)
+    assert not store.land(idempotency_key="evt_2", event="transactions.new", body=body)
+    assert not store.land(idempotency_key="evt_3", event="transactions.new", body=body, stale=True)
+    [row] = store.events_after(0, 10)
+    assert row.body_sha256 == hashlib.sha256(body.encode()).hexdigest()
+    # The receiver passes the digest of the bytes it received; the same digest is the same body.
+    assert not store.land(idempotency_key="evt_4", event="tips.received", body="{}",
+                          body_sha256=row.body_sha256)
+    assert store.counts().total == 1
+
+
+def test_stale_events_are_stored_but_never_read_as_events(store):
+    land(store, "evt_fresh", account_id="acct_1")
+    land(store, "evt_stale", account_id="acct_1", stale=True)
+    land(store, "evt_stale_only", account_id="acct_2", stale=True)
+    [fresh] = store.events_after(0, 10)
+    assert fresh.idempotency_key == "evt_fresh" and not fresh.stale
+    assert store.events_for("acct_1", 0) == [fresh] and store.events_for("acct_2", 0) == []
+    assert store.creators_after(0) == ({"acct_1": fresh.id}, fresh.id)
+    assert store.max_event_id() == fresh.id
+    assert [e.idempotency_key for e in store.stale()] == ["evt_stale_only", "evt_stale"]
+    counts = store.counts()
+    assert (counts.total, counts.stale, counts.by_event) == (1, 2, {"transactions.new": 1})
+
+
+def test_quarantine_keeps_each_body_once(store):
+    assert store.quarantine(b"nope", "body is not JSON")
+    assert not store.quarantine(b"nope", "body is not JSON")
+    assert store.quarantine(b"nope!", "body is not JSON")
+    assert store.counts().quarantined == 2
+    # A reason or content type that no column could hold is stored escaped.
+    assert store.quarantine(b"x", "bad \ud800 \x00 reason", content_type="text/\x00plain")
+    kept = store.quarantined()[0]
+    assert kept.reason == "bad \\ud800 \\x00 reason" and kept.content_type == "text/\\x00plain"
+
+
+OLD_METADATA = sa.MetaData()
+sa.Table(  # webhook_events as the first version created it
+    "webhook_events", OLD_METADATA,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("idempotency_key", sa.Text, nullable=False, unique=True),
+    sa.Column("event", sa.Text, nullable=False),
+    sa.Column("account_id", sa.Text),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True)),
+    sa.Column("known", sa.Boolean, nullable=False),
+    sa.Column("redelivery_of", sa.Text),
+    sa.Column("body", sa.Text, nullable=False),
+    sqlite_autoincrement=True,
+)
+sa.Table(
+    "webhook_quarantine", OLD_METADATA,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("content_type", sa.Text),
+    sa.Column("content_length", sa.Integer, nullable=False),
+    sa.Column("body_sha256", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+)
+
+
+def test_a_store_of_an_earlier_version_is_upgraded_in_place(landing_url, caplog):
+    """Replays that landed before digests were kept stay (only the first copy gets the digest),
+    and from then on the body is a unique key."""
+    url = sa.make_url(landing_url)
+    if url.get_backend_name() == "sqlite":
+        Path(url.database).parent.mkdir(parents=True)
+    engine = sa.create_engine(url)
+    OLD_METADATA.create_all(engine)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        for key, body in (("evt_1", '{"n":1}'), ("evt_replayed", '{"n":1}'), ("evt_2", '{"n":2}')):
+            conn.execute(OLD_METADATA.tables["webhook_events"].insert().values(
+                idempotency_key=key, event="transactions.new", received_at=now, known=True,
+                body=body))
+        for _ in range(2):  # the same bad body twice
+            conn.execute(OLD_METADATA.tables["webhook_quarantine"].insert().values(
+                received_at=now, reason="body is not JSON", content_length=4,
+                body_sha256=hashlib.sha256(b"nope").hexdigest(), body="nope"))
+    engine.dispose()
+
+    with LandingStore(landing_url) as store:
+        events = store.events_after(0, 10)
+        assert [(e.idempotency_key, e.body_sha256 is not None, e.stale) for e in events] == [
+            ("evt_1", True, False), ("evt_replayed", False, False), ("evt_2", True, False)]
+        assert not store.land(idempotency_key="evt_again", event="transactions.new",
+                              body='{"n":2}')
+        assert store.land(idempotency_key="evt_3", event="transactions.new", body='{"n":3}',
+                          stale=True)
+        assert store.counts().stale == 1
+        assert store.quarantine(b"else", "body is not JSON")  # the quarantine still works
+    assert "duplicates from an earlier version" in caplog.text
+
+    with LandingStore(landing_url) as store:  # opening again changes nothing
+        assert len(store.events_after(0, 10)) == 3

@@ -15,16 +15,22 @@ from ofhq_pipeline.realtime.commands import webhooks
 from ofhq_pipeline.realtime.landing import LandingStore
 from ofhq_pipeline.realtime.receiver import ReceiverConfigError, create_receiver_app, serve
 from ofhq_pipeline.realtime.signature import sign
-from ofhq_pipeline_tests.realtime.conftest import CURRENT, PREVIOUS, event_body, signed_headers
-from ofhq_pipeline_tests.servers import serve_app
+from ofhq_pipeline_tests.realtime.conftest import (
+    CURRENT,
+    PREVIOUS,
+    RECENT,
+    event_body,
+    signed_headers,
+)
+from ofhq_pipeline_tests.realtime.wire import HANG_S, receiver_url
 
 PATH = "/webhooks/ofapi"
 
 
 @pytest.fixture
 def receiver(sqlite_store):
-    with serve_app(create_receiver_app(sqlite_store, [CURRENT, PREVIOUS])) as url, \
-            httpx.Client(base_url=url, timeout=10) as client:
+    with receiver_url(create_receiver_app(sqlite_store, [CURRENT, PREVIOUS])) as url, \
+            httpx.Client(base_url=url, timeout=HANG_S) as client:
         yield client
 
 
@@ -34,14 +40,15 @@ def post(client: httpx.Client, body: bytes, headers: dict[str, str]) -> httpx.Re
 
 def test_signed_delivery_is_stored_exactly_as_received(receiver, sqlite_store):
     body = b'{"event": "tips.received",  "account_id": "acct_8f2k", "payload": {"id": 88123001, ' \
-           b'"createdAt": "2026-10-30T21:25:00+00:00", "text": "caf\xc3\xa9"}}'
+           b'"createdAt": "' + RECENT.encode() + b'", "text": "caf\xc3\xa9"}}'
     response = post(receiver, body, signed_headers(body, key="evt_tip_1"))
     assert response.status_code == 200 and response.json() == {"status": "stored"}
     [event] = sqlite_store.events_after(0, 10)
     assert event.body.encode() == body
     assert (event.idempotency_key, event.event, event.account_id, event.known) == (
         "evt_tip_1", "tips.received", "acct_8f2k", True)
-    assert event.occurred_at.isoformat() == "2026-10-30T21:25:00+00:00"
+    assert event.occurred_at.isoformat() == RECENT
+    assert event.body_sha256 == hashlib.sha256(body).hexdigest() and not event.stale
 
 
 def test_previous_secret_is_accepted_during_rotation_and_others_are_not(receiver, sqlite_store):
@@ -79,7 +86,7 @@ def test_forged_body_is_refused_even_when_it_is_not_json(receiver, sqlite_store)
 
 def test_oversized_bodies_are_refused_with_413(sqlite_store):
     app = create_receiver_app(sqlite_store, [CURRENT], max_body_bytes=1000)
-    with serve_app(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+    with receiver_url(app) as url, httpx.Client(base_url=url, timeout=HANG_S) as client:
         padding = "x" * 1000
         body = event_body(text=padding)
         assert post(client, body, signed_headers(body, "evt_big")).status_code == 413
@@ -173,8 +180,8 @@ def test_healthz(receiver):
 
 def test_an_unreachable_store_answers_503_so_the_api_delivers_again(tmp_path):
     store = LandingStore(f"sqlite:///{tmp_path / 'landing.db'}")
-    with serve_app(create_receiver_app(store, [CURRENT])) as url, \
-            httpx.Client(base_url=url, timeout=10) as client:
+    with receiver_url(create_receiver_app(store, [CURRENT])) as url, \
+            httpx.Client(base_url=url, timeout=HANG_S) as client:
         (tmp_path / "landing.db").unlink()
         store.engine.dispose()
         (tmp_path / "landing.db").mkdir()  # the file is now a directory: every connect fails
@@ -184,11 +191,11 @@ def test_an_unreachable_store_answers_503_so_the_api_delivers_again(tmp_path):
 
 
 def test_insecure_mode_accepts_unsigned_deliveries_only_when_asked(sqlite_store):
-    with serve_app(create_receiver_app(sqlite_store, None, insecure=True)) as url:
+    with receiver_url(create_receiver_app(sqlite_store, None, insecure=True)) as url:
         response = httpx.post(url + PATH, content=event_body())
     assert response.json() == {"status": "stored"}
     # Secrets given: signatures are checked even with insecure=True.
-    with serve_app(create_receiver_app(sqlite_store, [CURRENT], insecure=True)) as url:
+    with receiver_url(create_receiver_app(sqlite_store, [CURRENT], insecure=True)) as url:
         assert httpx.post(url + PATH, content=event_body(n=2)).status_code == 401
 
 
@@ -213,7 +220,7 @@ def test_many_concurrent_deliveries_land_exactly_once(request, landing):
     lock = threading.Lock()
 
     def client(k: int, base: str) -> None:
-        with httpx.Client(base_url=base, timeout=30) as http:
+        with httpx.Client(base_url=base, timeout=HANG_S) as http:
             for i in range(per_client):
                 key = f"evt_shared_{i}" if i < shared else f"evt_{k}_{i}"
                 body = event_body(n=i if i < shared else k * 1000 + i)
@@ -221,7 +228,7 @@ def test_many_concurrent_deliveries_land_exactly_once(request, landing):
                 with lock:
                     statuses.append((key, response.status_code, response.json().get("status")))
 
-    with LandingStore(url) as store, serve_app(create_receiver_app(store, [CURRENT])) as base:
+    with LandingStore(url) as store, receiver_url(create_receiver_app(store, [CURRENT])) as base:
         threads = [threading.Thread(target=client, args=(k, base)) for k in range(clients)]
         for thread in threads:
             thread.start()

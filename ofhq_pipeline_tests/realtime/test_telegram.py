@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import time
 import traceback
+from types import SimpleNamespace
 
 import dagster as dg
 import pytest
 
+from ofhq_pipeline.realtime import telegram as telegram_module
 from ofhq_pipeline.realtime.telegram import TelegramError, TelegramResource
 from ofhq_pipeline_tests.servers import FakeTelegram, free_port, serve_app
 
@@ -19,7 +20,16 @@ def assert_no_token(*texts: str) -> None:
         assert TOKEN not in text and TOKEN.split(":")[1] not in text
 
 
-def test_429_waits_retry_after_then_sends(caplog):
+@pytest.fixture
+def waits(monkeypatch) -> list[float]:
+    """The seconds each retry waited: recorded instead of slept, so a test neither takes them nor
+    depends on how long the machine took meanwhile."""
+    waited: list[float] = []
+    monkeypatch.setattr(telegram_module, "time", SimpleNamespace(sleep=waited.append))
+    return waited
+
+
+def test_429_waits_retry_after_then_sends(caplog, waits):
     caplog.set_level("DEBUG")
     fake = FakeTelegram(replies=[(429, {"ok": False, "error_code": 429,
                                         "description": "Too Many Requests: retry after 1",
@@ -27,22 +37,22 @@ def test_429_waits_retry_after_then_sends(caplog):
     with serve_app(fake.app()) as url:
         telegram = TelegramResource(bot_token=TOKEN, chat_id="-100123", api_base_url=url)
         assert telegram.send("🐋 Mark (acct_8f2k) tipped $50") == "telegram"
-    (first, path, payload), (second, path_again, payload_again) = fake.requests
+    (_, path, payload), (_, path_again, payload_again) = fake.requests
     assert path == path_again == f"/bot{TOKEN}/sendMessage"
     assert payload == payload_again == {"chat_id": "-100123", "text": "🐋 Mark (acct_8f2k) tipped $50"}
-    assert second - first >= 0.95  # waited Telegram's retry_after
+    assert waits == [1.0]  # Telegram's retry_after, before the second request
     assert "HTTP Request" in caplog.text and "429" in caplog.text  # httpx logged the URL...
     assert_no_token(caplog.text, repr(telegram))  # ...with the token redacted
 
 
-def test_5xx_is_retried_with_capped_backoff():
+def test_5xx_is_retried_with_capped_backoff(waits):
     fake = FakeTelegram(replies=[(502, {"ok": False}), (500, {"ok": False})])
     with serve_app(fake.app()) as url:
         telegram = TelegramResource(bot_token=TOKEN, chat_id="1", api_base_url=url,
                                     max_backoff_s=0.05)
-        start = time.monotonic()
         assert telegram.send("hi") == "telegram"
-    assert len(fake.requests) == 3 and time.monotonic() - start < 2
+    assert len(fake.requests) == 3
+    assert len(waits) == 2 and all(0 < wait <= 0.05 for wait in waits), waits  # capped backoff
 
 
 def test_other_refusals_fail_at_once_without_the_token(caplog):
@@ -58,14 +68,14 @@ def test_other_refusals_fail_at_once_without_the_token(caplog):
                     "".join(traceback.format_exception(raised.value)))
 
 
-def test_connection_errors_are_retried_a_bounded_number_of_times(caplog):
+def test_connection_errors_are_retried_a_bounded_number_of_times(caplog, waits):
     caplog.set_level("DEBUG")
     closed = f"http://127.0.0.1:{free_port()}"
     telegram = TelegramResource(bot_token=TOKEN, chat_id="1", api_base_url=closed,
                                 max_attempts=3, max_backoff_s=0.01)
     with pytest.raises(TelegramError, match="ConnectError") as raised:
         telegram.send("hi")
-    assert caplog.text.count("retrying") == 2
+    assert caplog.text.count("retrying") == 2 and len(waits) == 2
     assert_no_token(str(raised.value), caplog.text, "".join(traceback.format_exception(raised.value)))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -12,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ofhq_pipeline.source import client as client_module
 from ofhq_pipeline.source.client import ContractError, OfapiClient, OfapiError
 from ofhq_pipeline_tests.servers import free_port, serve_app
 
@@ -47,6 +49,18 @@ def page(items: list, has_more: bool, **extra) -> JSONResponse:
 def client(url: str, sleeps: list[float] | None = None, **options) -> OfapiClient:
     record = sleeps.append if sleeps is not None else (lambda s: None)
     return OfapiClient(url, KEY, sleep=record, **options)
+
+
+class TopOfRange(random.Random):
+    """Jitter that always lands at the top of its range: each backoff is then its ceiling."""
+
+    def random(self) -> float:
+        return 1.0
+
+
+@pytest.fixture
+def jitter_at_top(monkeypatch):
+    monkeypatch.setattr(client_module, "random", TopOfRange())
 
 
 def tx(n: int, **fields) -> dict:
@@ -145,31 +159,55 @@ def test_message_cursor_stops_at_the_newest_known_message():
     assert len(api.seen) == 2  # the page holding message 5 is the last one asked for
 
 
-def test_429_waits_for_the_body_when_the_header_says_zero():
+def test_429_waits_the_larger_of_the_header_and_the_body():
     def accounts(request: Request, n: int) -> Response:
         if n == 0:
             return JSONResponse({"error": "Too many requests", "retry_after": 30}, status_code=429,
                                 headers={"Retry-After": "0"})
         if n == 1:
             return JSONResponse({"error": "slow down"}, status_code=429, headers={"Retry-After": "7"})
+        if n == 2:
+            return JSONResponse({"error": "busy", "retry_after": 5}, status_code=429,
+                                headers={"Retry-After": "12"})
+        if n == 3:
+            return JSONResponse({"error": "busy", "retry_after": 20}, status_code=429,
+                                headers={"Retry-After": "3"})
         return JSONResponse({"data": [{"id": "acct_1"}]})
 
     sleeps: list[float] = []
     api = Api({"/api/accounts": accounts})
     with serve_app(api.app()) as url, client(url, sleeps) as c:
         assert c.accounts() == [{"id": "acct_1"}]
-    assert sleeps == [30.0, 7.0]
-    assert c.retries == 2 and c.requests_made == 3
+    assert sleeps == [30.0, 7.0, 12.0, 20.0]
+    assert c.retries == 4 and c.requests_made == 5
 
 
-def test_429_without_any_hint_backs_off_with_jitter_and_a_cap():
-    api = Api({"/api/accounts": lambda r, n: (
-        JSONResponse({"error": "busy"}, status_code=429) if n < 5 else JSONResponse({"data": []}))})
+def busy_five_times(status: int):
+    return lambda r, n: (JSONResponse({"error": "busy"}, status_code=status) if n < 5
+                         else JSONResponse({"data": []}))
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_without_a_hint_waits_back_off_exponentially_up_to_the_cap(jitter_at_top, status):
+    api = Api({"/api/accounts": busy_five_times(status)})
     sleeps: list[float] = []
     with serve_app(api.app()) as url, client(url, sleeps, backoff_base_s=1, backoff_cap_s=4) as c:
         c.accounts()
+    # the jitter at its top: each wait is its ceiling, base x 2^attempt held to the cap
+    assert sleeps == [1.0, 2.0, 4.0, 4.0, 4.0]
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_without_a_hint_waits_are_jittered_below_their_ceiling(monkeypatch, status):
+    monkeypatch.setattr(client_module, "random", random.Random(11))
+    api = Api({"/api/accounts": busy_five_times(status)})
+    sleeps: list[float] = []
+    with serve_app(api.app()) as url, client(url, sleeps, backoff_base_s=1, backoff_cap_s=4) as c:
+        c.accounts()
+    ceilings = [1.0, 2.0, 4.0, 4.0, 4.0]
     assert len(sleeps) == 5
-    assert all(0 <= s <= min(4, 2**i) for i, s in enumerate(sleeps))
+    assert all(0 <= wait <= top for wait, top in zip(sleeps, ceilings, strict=True))
+    assert all(wait < top for wait, top in zip(sleeps, ceilings, strict=True))  # jittered
 
 
 def test_5xx_is_retried_a_bounded_number_of_times_then_names_endpoint_and_creator():
@@ -184,11 +222,13 @@ def test_5xx_is_retried_a_bounded_number_of_times_then_names_endpoint_and_creato
     assert "503" in message_text and KEY not in message_text
 
 
-def test_5xx_then_success_returns_the_data():
+def test_5xx_then_success_returns_the_data(jitter_at_top):
     api = Api({"/api/acct_1/media/vault": lambda r, n: (
         PlainTextResponse("oops", status_code=502) if n == 0 else page([{"id": 1, "type": "photo"}], False))})
-    with serve_app(api.app()) as url, client(url) as c:
+    sleeps: list[float] = []
+    with serve_app(api.app()) as url, client(url, sleeps) as c:
         assert [m["id"] for p in c.vault_media("acct_1") for m in p] == [1]
+    assert sleeps == [0.5]  # the default base, 0.5 s, before the second attempt
 
 
 def test_other_4xx_fail_at_once_with_the_api_message():
@@ -200,12 +240,14 @@ def test_other_4xx_fail_at_once_with_the_api_message():
     assert "404" in str(err.value) and "not found" in str(err.value) and "acct_1" in str(err.value)
 
 
-def test_connection_errors_are_retried_then_reported():
+def test_connection_errors_are_retried_then_reported(jitter_at_top):
     sleeps: list[float] = []
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    with client(url, sleeps, max_attempts=2) as c, pytest.raises(OfapiError) as err:
+    with client(url, sleeps, max_attempts=3, backoff_base_s=1, backoff_cap_s=30) as c, \
+            pytest.raises(OfapiError) as err:
         c.accounts()
-    assert len(sleeps) == 1 and "ConnectError" in str(err.value) and "/api/accounts" in str(err.value)
+    assert sleeps == [1.0, 2.0]  # backed off like a 5xx
+    assert "ConnectError" in str(err.value) and "/api/accounts" in str(err.value)
 
 
 def test_read_timeout_is_a_retried_transport_error():

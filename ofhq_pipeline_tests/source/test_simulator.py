@@ -14,13 +14,54 @@ from ofhq_pipeline.source.simulator.server import CHARGEBACK_SPELLINGS, descript
 
 KEY = "simulator-test-key"
 SUCCEEDED = ["done", "succeeded", "completed"]
-TYPES = ["tip", "message", "post", "stream", "other", "subscription"]
+TYPES = ["tip", "message", "post", "stream", "other", "subscription"]  # description_type's codes
+LINK = '<a href="https://onlyfans.com/u48213377">Mark</a>'
+
+# Descriptions and the type the contract gives each, by hand: starts with "Tip from" -> tip;
+# contains "Payment for message" -> message, "subscription" -> subscription, "Payment for post"
+# -> post, "stream" -> stream (in that order); else other. Case-insensitive, HTML stripped.
+DESCRIPTIONS = [
+    (f"Tip from {LINK}", "tip"),
+    ("tip from <b>mark</b>", "tip"),
+    ("<span>Tip from</span> Mark", "tip"),
+    ("Tip from Mark for the subscription", "tip"),
+    ("A tip from Mark", "other"),
+    (f"Stream tip from {LINK}", "stream"),
+    (f"Payment for message from {LINK}", "message"),
+    (f"Payment for message from {LINK} (custom video)", "message"),
+    ("PAYMENT FOR MESSAGE from Mark", "message"),
+    ("Payment for <i>message</i> from Mark", "message"),
+    (f"Subscription from {LINK}", "subscription"),
+    (f"Recurring subscription from {LINK}", "subscription"),
+    (f"Payment for post from {LINK}", "post"),
+    (f"Payment for stream from {LINK}", "stream"),
+    ("Payment for message from StreamQueen", "message"),  # message comes before stream
+    ("Stream subscription from Mark", "subscription"),  # subscription comes before stream
+    ("Payment for post from Mark (stream highlights)", "post"),  # post comes before stream
+    ("Payment for post from Mark (subscription bonus)", "subscription"),  # and after subscription
+    (f"Payment for bundle from {LINK}", "other"),
+    ('Payment for bundle from <a href="https://onlyfans.com/livestreamfan">Mark</a>', "other"),
+    (f"Referral payout from {LINK}", "other"),
+    ("", "other"),
+]
+
+
+def contract_type(description: pl.Expr) -> pl.Expr:
+    """The contract's type of a transaction from its description, as the contract states it."""
+    text = description.str.replace_all(r"<[^>]*>", "").str.to_lowercase()
+    return (
+        pl.when(text.str.starts_with("tip from")).then(pl.lit("tip"))
+        .when(text.str.contains("payment for message", literal=True)).then(pl.lit("message"))
+        .when(text.str.contains("subscription", literal=True)).then(pl.lit("subscription"))
+        .when(text.str.contains("payment for post", literal=True)).then(pl.lit("post"))
+        .when(text.str.contains("stream", literal=True)).then(pl.lit("stream"))
+        .otherwise(pl.lit("other"))
+    )
 
 
 def typed(transactions: pl.DataFrame) -> pl.DataFrame:
     """Transactions with the contract's type, derived from the description."""
-    names = [TYPES[description_type(d)] for d in transactions["description"].to_list()]
-    return transactions.with_columns(pl.Series("type", names, dtype=pl.String))
+    return transactions.with_columns(type=contract_type(pl.col("description")))
 
 
 def purchases(agency, at: datetime | None = None) -> pl.DataFrame:
@@ -93,6 +134,12 @@ class Api:
 
 def iso(moment: datetime) -> str:
     return moment.isoformat()
+
+
+@pytest.mark.parametrize(("description", "expected"), DESCRIPTIONS)
+def test_a_description_gives_the_contracts_type(description, expected):
+    assert TYPES[description_type(description)] == expected  # the simulator's fan totals
+    assert pl.select(contract_type(pl.lit(description))).item() == expected  # these tests'
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,8 +391,13 @@ def test_fan_totals_are_the_succeeded_purchases_up_to_the_clock(agency):
     fan = next(f for f in fans if f["id"] == whale["fan_id"])
     data = fan["subscribedOnData"]
     assert data["totalSumm"] == pytest.approx(whale["amount"], abs=0.01)
-    parts = ("messagesSumm", "tipsSumm", "postsSumm", "subscribesSumm", "streamsSumm")
-    assert sum(data[p] for p in parts) <= data["totalSumm"] + 0.01
+    bought = typed(purchases(agency)).filter(
+        (pl.col("creator_id") == whale["creator_id"]) & (pl.col("fan_id") == whale["fan_id"]))
+    by_type = dict(bought.group_by("type").agg(pl.col("amount").sum()).iter_rows())
+    parts = {"messagesSumm": "message", "tipsSumm": "tip", "postsSumm": "post",
+             "subscribesSumm": "subscription", "streamsSumm": "stream"}  # "other" in none
+    for part, kind in parts.items():
+        assert data[part] == pytest.approx(by_type.get(kind, 0.0), abs=0.01), part
     record = agency.fans.filter((pl.col("creator_id") == whale["creator_id"]) & (pl.col("id") == whale["fan_id"]))
     assert datetime.fromisoformat(data["expiredAt"]) == record["expired_at"][0]
     assert datetime.fromisoformat(fan["lastSeen"]) == record["last_seen"][0]

@@ -63,7 +63,7 @@ def vision_server() -> Iterator[tuple[FakeVision, str]]:
 
 
 def tagger(url: str) -> VisionTagger:
-    return VisionTagger(LLMSettings(api_key=API_KEY, base_url=url, max_retries=0, timeout=10))
+    return VisionTagger(LLMSettings(api_key=API_KEY, base_url=url, max_retries=0, timeout=60))
 
 
 def tags_by_item(lake, run_id="run1", source=None) -> dict[int, dict[str, int]]:

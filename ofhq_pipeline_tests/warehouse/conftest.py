@@ -17,8 +17,9 @@ from ofhq_pipeline_tests.realtime.conftest import require_postgres
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-def admin_execute(*statements: str) -> list:
-    conn = psycopg2.connect(ADMIN_DSN)
+def admin_execute(*statements: str, dsn: str = ADMIN_DSN) -> list:
+    """Run statements as the superuser (autocommit); returns the rows of the last one."""
+    conn = psycopg2.connect(dsn)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:

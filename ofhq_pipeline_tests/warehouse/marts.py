@@ -13,7 +13,8 @@ from ofhq_pipeline.settings import Paths
 
 # Every kind of column the marts have or may get: text with CSV- and array-hostile characters,
 # integers, doubles (with infinity and NULL), booleans, instants, days, decimals, lists of text
-# and of integers (arrays in Postgres), a struct (JSONB).
+# and of integers (arrays in Postgres), a struct (JSONB); and two of the classifier's columns,
+# which the CFO's projection (fan_profile_money) must leave out.
 FAN_PROFILE = """
 SELECT
     $creator                                                     AS creator_id,
@@ -34,6 +35,8 @@ SELECT
         ELSE ['tip', 'ppv "x"', NULL, 'a,b}', 'back\\'][1:(i % 6)] END AS tags,
     [i, i + 1]::BIGINT[]                                          AS ids,
     {'score': (i % 10)::INTEGER, 'label': 'l' || i}               AS detail,
+    'a portrait of fan ' || i                                     AS narrative_summary,
+    (i * 7 % 101)::INTEGER                                        AS intent_ready_to_buy,
     TIMESTAMPTZ '2026-11-01 00:00:00+00'                          AS as_of
     {extra}
 FROM range($rows) AS t(i)

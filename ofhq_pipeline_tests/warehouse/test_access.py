@@ -45,6 +45,22 @@ def visible(url: str, member: str, table: str) -> dict[str, int] | str:
         conn.close()
 
 
+def columns(url: str, member: str, table: str) -> list[str]:
+    """The columns of a table MEMBER may read."""
+    conn = psycopg2.connect(libpq_dsn(url))
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0"
+                " AND NOT attisdropped AND has_column_privilege(%s, attrelid, attnum, 'SELECT')"
+                " ORDER BY attnum",
+                (f"ofhq_marts.{table}", member),
+            )
+            return [name for (name,) in cur.fetchall()]
+    finally:
+        conn.close()
+
+
 def everything(table: str) -> dict[str, int]:
     if table == "system_stats":
         return {"*": 3}
@@ -56,7 +72,7 @@ def everything(table: str) -> dict[str, int]:
         return {A: 7, B: 7}
     if table == "messages":
         return {A: 4, B: 4}
-    return dict(ROWS)
+    return dict(ROWS)  # fan_profile, fan_profile_money, transactions
 
 
 @pytest.fixture
@@ -76,8 +92,8 @@ def marts(tmp_path, pg_url, role_prefix):
 
 
 MART_TABLES = (
-    "fan_profile", "transactions", "creators", "creator_revenue_daily", "fan_facts", "messages",
-    "system_stats",
+    "fan_profile", "fan_profile_money", "transactions", "creators", "creator_revenue_daily",
+    "fan_facts", "messages", "system_stats",
 )
 
 
@@ -93,6 +109,12 @@ def test_each_role_sees_what_it_should(pg_url, role_prefix, marts) -> None:
         assert visible(pg_url, cfo, table) == expected_cfo, table
         expected_emp = DENIED if table == "system_stats" else {A: everything(table)[A]}
         assert visible(pg_url, emp, table) == expected_emp, table
+    # The CFO reads the money of every fan in fan_profile_money, and nothing of the classifier.
+    assert visible(pg_url, cfo, "fan_profile") == DENIED
+    assert visible(pg_url, cfo, "fan_profile_money") == ROWS
+    money_columns = set(columns(pg_url, cfo, "fan_profile_money"))
+    assert {"lifetime_spend_cents", "purchase_count", "last_purchase_at"} <= money_columns
+    assert not money_columns & {"narrative_summary", "intent_ready_to_buy", "detail", "tags"}
     # The assignments: the agency sees all, an employee his own, the CFO nothing.
     assert visible(pg_url, boss, "creator_assignments") == {A: 1}
     assert visible(pg_url, emp, "creator_assignments") == {A: 1}

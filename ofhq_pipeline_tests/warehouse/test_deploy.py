@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -82,35 +83,45 @@ def test_postgres_instance_stores_runs_and_events(tmp_path, pg_url, monkeypatch)
     finally:
         conn.close()
 
-    # The pool serialises DuckDB writers across processes: two runs' steps never overlap. A pool
-    # that does not serialise overlaps on every attempt; one more attempt is allowed because on a
-    # saturated 2-core machine a slot hand-over was once seen to lag the step's own clock.
-    env = {**os.environ, "DAGSTER_PG_URL": pg_url, "DAGSTER_HOME": str(home)}
-    spans = probe_pair(env)
-    if spans[0][1] > spans[1][0]:
-        spans = probe_pair(env)
-    (_, a_end), (b_start, _) = spans
-    assert a_end <= b_start, spans
+    # The pool serialises DuckDB writers across processes: two runs' steps never overlap. The
+    # probes compare no clocks: a step holds a lock the other's step would find taken, and does
+    # not end before the other is waiting on the pool (pool_probe.py), so a pool that does not
+    # serialise fails every time, and one that does never fails.
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        info = instance.event_log_storage.get_concurrency_info(DUCKDB_WRITER_POOL)
+        assert (info.slot_count, info.claimed_slots, info.pending_steps) == (1, [], [])
+    probe_dir = tmp_path / "pool_probe"
+    probe_dir.mkdir()
+    env = {**os.environ, "DAGSTER_PG_URL": pg_url, "DAGSTER_HOME": str(home),
+           "POOL_PROBE_DIR": str(probe_dir)}
+    printed = {
+        partition: [line for line in out.splitlines() if line.startswith(("STEP ", "OVERLAP "))]
+        for partition, out in run_probes(env, probe_dir).items()
+    }
+    assert printed == {"acct_a": ["STEP acct_a"], "acct_b": ["STEP acct_b"]}
 
 
-def probe_pair(env: dict[str, str]) -> list[tuple[float, float]]:
-    """The (start, end) of each of two concurrent probe runs' steps, in start order."""
-    probes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "ofhq_pipeline_tests.warehouse.pool_probe", partition],
-            cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        for partition in ("acct_a", "acct_b")
-    ]
-    spans = []
-    for probe in probes:
-        out, _ = probe.communicate(timeout=120)
-        assert probe.returncode == 0, out
-        (line,) = [line for line in out.splitlines() if line.startswith("SPAN ")]
-        _, _, start, end = line.split()
-        spans.append((float(start), float(end)))
-    return sorted(spans)
+def run_probes(env: dict[str, str], logs: Path) -> dict[str, str]:
+    """Two concurrent probe runs, one per partition; the output of each (both must succeed).
+    Their output goes to files: a pipe nobody reads meanwhile could stall a probe."""
+    probes = {}
+    for partition in ("acct_a", "acct_b"):
+        with (logs / f"{partition}.log").open("wb") as out:
+            probes[partition] = subprocess.Popen(
+                [sys.executable, "-m", "ofhq_pipeline_tests.warehouse.pool_probe", partition],
+                cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            )
+    try:
+        codes = {partition: probe.wait(timeout=600) for partition, probe in probes.items()}
+    finally:  # a hang: leave no probe behind
+        for probe in probes.values():
+            if probe.poll() is None:
+                probe.kill()
+                probe.wait()
+    outputs = {p: (logs / f"{p}.log").read_text(errors="replace") for p in probes}
+    for partition, code in codes.items():
+        assert code == 0, outputs[partition][-4000:]
+    return outputs
 
 
 def require_dagster_k8s() -> None:
@@ -165,6 +176,8 @@ def test_k8s_instance_matches_dagster_schema(monkeypatch) -> None:
     helm = values["runLauncher"]["config"]["k8sRunLauncher"]
     assert [m["name"] for m in helm["envConfigMaps"]] == launcher["env_config_maps"]
     assert [s["name"] for s in helm["envSecrets"]] == launcher["env_secrets"]
+    assert launcher["env_secrets"] == ["ofhq-run-secrets", "ofhq-landing"]
+    assert helm["labels"] == launcher["labels"] == {"ofhq-role": "run"}
     assert helm["volumes"] == launcher["volumes"]
     assert helm["volumeMounts"] == launcher["volume_mounts"]
     assert helm["runK8sConfig"]["containerConfig"] == launcher["run_k8s_config"][
@@ -174,7 +187,7 @@ def test_k8s_instance_matches_dagster_schema(monkeypatch) -> None:
     assert deployment["dagsterApiGrpcArgs"] == ["--module-name", "ofhq_pipeline.definitions"]
     kinds = [doc["kind"] for doc in yaml.safe_load_all(
         (K8S_INSTANCE.parent / "resources.yaml").read_text())]
-    assert kinds == ["PersistentVolumeClaim", "ConfigMap", "Secret", "Secret"]
+    assert kinds == ["PersistentVolumeClaim", "ConfigMap"]  # Secrets: `kubectl create secret`
 
 
 KUBECONFIG = """

@@ -11,6 +11,7 @@ import psycopg2
 import pytest
 
 from ofhq_pipeline.defs.marts.publish import build_analysts_file
+from ofhq_pipeline.warehouse.access import FAN_PROFILE_MONEY_COLUMNS
 from ofhq_pipeline.warehouse.db import libpq_dsn
 from ofhq_pipeline.warehouse.postgres_marts import pg_type, publish_to_postgres
 from ofhq_pipeline.warehouse.resource import MartsPostgresResource
@@ -71,6 +72,20 @@ def assert_identical(lake, url) -> None:
             ), table
     finally:
         con.close()
+    assert_projection(url)
+
+
+def assert_projection(url) -> None:
+    """fan_profile_money is fan_profile's rows with the CFO's columns only, in the same order."""
+    money = pg_columns(url, "fan_profile_money")
+    assert money == [
+        (name, kind) for name, kind in pg_columns(url, "fan_profile")
+        if name in FAN_PROFILE_MONEY_COLUMNS
+    ]
+    select = ", ".join(f'"{name}"' for name, _ in money)
+    assert row_set(pg_rows(url, f"SELECT {select} FROM ofhq_marts.fan_profile_money")) == row_set(
+        pg_rows(url, f"SELECT {select} FROM ofhq_marts.fan_profile")
+    )
 
 
 def test_types_map_to_postgres() -> None:
@@ -104,8 +119,14 @@ def test_postgres_marts_identical_to_duckdb(tmp_path, pg_url, role_prefix) -> No
         ("conversion_rate", "double precision"), ("chargeback_risk", "boolean"),
         ("last_purchase_at", "timestamp with time zone"), ("first_day", "date"),
         ("avg_price", "numeric(18,3)"), ("tags", "text[]"), ("ids", "bigint[]"),
-        ("detail", "jsonb"), ("as_of", "timestamp with time zone"),
+        ("detail", "jsonb"), ("narrative_summary", "text"), ("intent_ready_to_buy", "integer"),
+        ("as_of", "timestamp with time zone"),
     ]
+    assert [name for name, _ in pg_columns(pg_url, "fan_profile_money")] == [
+        "creator_id", "fan_id", "username", "lifetime_spend_cents", "purchase_count",
+        "conversion_rate", "chargeback_risk", "last_purchase_at", "as_of",
+    ]
+    assert first.rows["fan_profile_money"] == 200 and "created fan_profile_money" in first.changes
     assert dict(pg_columns(pg_url, "creators"))["lifetime_revenue_cents"] == "double precision"
     assert dict(pg_columns(pg_url, "transactions"))["receipt"] == "bytea"
     assert_identical(lake, pg_url)
@@ -124,6 +145,7 @@ def test_postgres_marts_identical_to_duckdb(tmp_path, pg_url, role_prefix) -> No
     second = publish_both(lake, A, pg_url, role_prefix)
     assert second.rows["fan_profile"] == 150
     assert second.creators["fan_profile"] == [A]
+    assert second.rows["fan_profile_money"] == 150  # A's rows only
     assert "added fan_profile.new_note text" in second.changes
     assert pg_rows(pg_url, "SELECT creator_id, count(*), count(new_note) FROM "
                            "ofhq_marts.fan_profile GROUP BY 1 ORDER BY 1") == [
@@ -200,5 +222,5 @@ def test_resource_publishes_only_when_configured(tmp_path, pg_url, role_prefix) 
     result = MartsPostgresResource(url=pg_url, role_prefix=role_prefix).publish(
         lake.current_marts(), A, system_stats={"marts.fan_profile": 10}
     )
-    assert result.rows == {"fan_profile": 10, "system_stats": 1}
+    assert result.rows == {"fan_profile": 10, "fan_profile_money": 10, "system_stats": 1}
     assert pg_rows(pg_url, "SELECT count(*) FROM ofhq_marts.fan_profile") == [(10,)]

@@ -1,6 +1,6 @@
 -- intermediate.fan_money: every money & purchases field of the fan profile (fan-profile.md), and
--- the 30-day purchases the time-waster score weighs; one row per fan with a transaction, a
--- personal PPV offer or a paid subscription period. Each source is read once: every figure is an
+-- the 30-day purchases the time-waster score weighs; one row per fan with a transaction, a PPV
+-- offer or a paid subscription period. Each source is read once: every figure is an
 -- aggregate with its own filter. fan_profile fills in the fans missing here (no money at all).
 WITH purchases AS (
     SELECT
@@ -38,10 +38,12 @@ WITH purchases AS (
     GROUP BY creator_id, fan_id
 ),
 ppv_sent AS (
-    -- PPV offers made to this fan personally: mass-message sends do not count.
+    -- Priced creator messages in the fan's chat, personal and mass sends alike: a mass PPV that
+    -- reached his chat was offered to him, and its unlock is a `message` purchase like any other,
+    -- so leaving it out would count purchases of offers never made.
     SELECT creator_id, fan_id, count(*) AS ppv_sent_count
     FROM staging.messages
-    WHERE NOT is_from_fan AND price_cents > 0 AND NOT is_mass_message AND created_at <= as_of()
+    WHERE NOT is_from_fan AND price_cents > 0 AND created_at <= as_of()
     GROUP BY ALL
 ),
 discounts AS (

@@ -2,7 +2,11 @@
 -- every creator's published marts.fan_profile. Stages rank by stage_rank() (sql/lifecycle/macros.sql).
 SELECT
     fan_id,
-    arg_max(username, last_activity_at) FILTER (WHERE username IS NOT NULL)    AS username,
+    -- His username from his most recently active profile that has one, ties to the smaller
+    -- creator id. A profile he was never active in ranks last rather than dropping out (a null
+    -- key would be skipped), so every person with a username on some profile gets one.
+    arg_min(username, (last_activity_at IS NULL, -epoch_us(last_activity_at), creator_id))
+        FILTER (WHERE username IS NOT NULL)                                    AS username,
     count(*)                                                                   AS creators_followed,
     count(*) FILTER (WHERE subscription_status = 'active')                     AS active_subscriptions,
     list(creator_id ORDER BY creator_id)                                       AS creator_ids,

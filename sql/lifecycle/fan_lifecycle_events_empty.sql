@@ -1,6 +1,8 @@
--- The lifecycle log of a creator evaluated for the first time: no event yet, in the log's shape.
+-- The lifecycle log of a creator evaluated for the first time: no event yet, in the log's shape
+-- (also the column order and types every log is read with, ofhq_pipeline/lifecycle/models.py).
 SELECT
-    CAST(NULL AS BIGINT)        AS event_id,
+    CAST(NULL AS VARCHAR)       AS event_id,
+    CAST(NULL AS BIGINT)        AS event_seq,
     CAST(NULL AS VARCHAR)       AS creator_id,
     CAST(NULL AS BIGINT)        AS fan_id,
     CAST(NULL AS VARCHAR)       AS event_type,

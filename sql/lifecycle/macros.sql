@@ -3,15 +3,6 @@
 -- "Within N days" of as_of() means at most N days (N × 24 h) before it, bounds included
 -- (`within_days`, sql/macros.sql).
 
--- Seconds from `earlier` to `later` (fractional), in integer arithmetic on the UTC epoch:
--- subtracting TIMESTAMPTZ values goes through the ICU calendar and costs microseconds a row.
-CREATE OR REPLACE MACRO seconds_between(earlier, later) AS
-    (epoch_us(later) - epoch_us(earlier)) / 1000000;
-
--- Days from `instant` to as_of(), one decimal, for the reasons that explain a rule.
-CREATE OR REPLACE MACRO days_ago(instant) AS
-    printf('%.1f', seconds_between(instant, CAST(as_of() AS TIMESTAMPTZ)) / 86400);
-
 -- Dollars for a reason text, e.g. 1234 → '$12.34'.
 CREATE OR REPLACE MACRO dollars(cents) AS '$' || printf('%.2f', cents / 100);
 
@@ -52,6 +43,29 @@ CREATE OR REPLACE MACRO time_waster_score(fan_messages, purchase_cents) AS
 -- time_waster_score at or above which a fan who never paid is deprioritized, and for how long.
 CREATE OR REPLACE MACRO deprioritize_score() AS 70;
 CREATE OR REPLACE MACRO deprioritize_days() AS 7;
+
+-- The relationship stage's windows, in days (fan-profile.md, Relationship stage; "within" as
+-- within_days). With purchases, by days since the last one: reactivated (a purchase after a gap
+-- of more than reactivation_gap_days()), then active_buyer, cooling_off, at_risk, else churned.
+-- Without: new (since subscribing), warming (since the fan's last message), then by days since
+-- the last activity as with purchases.
+CREATE OR REPLACE MACRO reactivated_days() AS 7;
+CREATE OR REPLACE MACRO reactivation_gap_days() AS 30;
+CREATE OR REPLACE MACRO active_buyer_days() AS 14;
+CREATE OR REPLACE MACRO new_days() AS 7;
+CREATE OR REPLACE MACRO warming_days() AS 14;
+CREATE OR REPLACE MACRO cooling_off_days() AS 30;
+CREATE OR REPLACE MACRO at_risk_days() AS 60;
+-- A subscription expired more than this long ago, not renewed, makes any stage churned...
+CREATE OR REPLACE MACRO expired_churn_days() AS 30;
+-- ...but a fan who bought or wrote within this window is still here: at_risk, never churned.
+CREATE OR REPLACE MACRO still_here_days() AS 14;
+
+-- follow_up_due_at, in days after the chat's latest message (either side): for cooling_off and
+-- at_risk (after the last purchase when nobody wrote), and sooner for warming, where the fan is
+-- the one writing.
+CREATE OR REPLACE MACRO follow_up_days() AS 3;
+CREATE OR REPLACE MACRO warming_follow_up_days() AS 2;
 
 -- Stages from most to least engaged (fan_agency.best_stage): paying, then chatting, then decay.
 CREATE OR REPLACE MACRO stage_rank(stage) AS

@@ -1,8 +1,12 @@
 -- The stage changes an evaluation at as_of() records: every fan whose stage now differs from the
--- latest one recorded for him at or before as_of() (or who has none recorded yet). The change is
--- dated as_of(): the instant it was first seen. Evaluating the same as_of() again finds nothing.
+-- latest one recorded for him at or before as_of() (or who has none recorded yet). A change is
+-- dated as_of(): the instant it was first seen. A fan's first stage is dated when he entered it
+-- as his history tells it (fan_stage.stage_since, at or before as_of()): that is his
+-- stage_updated_at until his stage changes. Evaluating the same as_of() again finds nothing.
 WITH recorded AS (
-    SELECT fan_id, arg_max(to_stage, (occurred_at, event_id)) AS recorded_stage
+    -- Two changes of a fan may share an instant (one as_of evaluated twice with more history):
+    -- the one recorded later (the greater event_seq) holds.
+    SELECT fan_id, arg_max(to_stage, (occurred_at, event_seq)) AS recorded_stage
     FROM lifecycle.recorded_events
     WHERE event_type = 'stage_change' AND occurred_at <= as_of()
     GROUP BY fan_id
@@ -14,7 +18,7 @@ SELECT
     r.recorded_stage            AS from_stage,
     s.stage                     AS to_stage,
     CAST(NULL AS VARCHAR)       AS milestone,
-    as_of()                     AS occurred_at,
+    CASE WHEN r.fan_id IS NULL THEN s.stage_since ELSE as_of() END AS occurred_at,
     s.stage_reason              AS reason
 FROM intermediate.fan_stage AS s
 LEFT JOIN recorded AS r USING (fan_id)

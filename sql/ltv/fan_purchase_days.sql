@@ -1,4 +1,4 @@
--- The BG/NBD + Gamma-Gamma inputs per fan, from his discretionary purchases up to as_of(): every
+-- The MBG/NBD + Gamma-Gamma inputs per fan, from his discretionary purchases up to as_of(): every
 -- purchase that is not a subscription payment (tips, PPV unlocks, posts, streams, other), summed
 -- per UTC day (one "transaction" of the model per day, as is usual with daily data).
 --   frequency     repeat purchase days (purchase days - 1)

@@ -6,30 +6,42 @@
 -- ofhq_pipeline/lifecycle/dictionary.py (docs/data-dictionary.md).
 WITH stage_history AS (
     -- The fan's recorded stage changes up to as_of(), in the order they were recorded (an
-    -- instant evaluated twice may hold two), and the last one into another stage than his own.
+    -- instant evaluated twice may hold two: event_seq orders them), and the last one into
+    -- another stage than his own.
     SELECT
         ev.fan_id,
         ev.to_stage,
         ev.occurred_at,
-        ev.event_id,
+        ev.event_seq,
         st.stage,
-        max((ev.occurred_at, ev.event_id)) FILTER (WHERE ev.to_stage <> st.stage)
+        max((ev.occurred_at, ev.event_seq)) FILTER (WHERE ev.to_stage <> st.stage)
             OVER (PARTITION BY ev.fan_id)                              AS left_other_stage
     FROM marts.fan_lifecycle_events AS ev
     JOIN intermediate.fan_stage AS st USING (fan_id)
     WHERE ev.event_type = 'stage_change' AND ev.occurred_at <= as_of()
 ),
 stage_since AS (
-    -- When the current stage was first recorded: the start of its latest unbroken run.
+    -- When he entered his current stage: the start of its latest unbroken run in the log (his
+    -- first recorded stage is dated when he entered it in his history, a later change by the
+    -- evaluation that saw it).
     SELECT fan_id, min(occurred_at) AS stage_updated_at
     FROM stage_history
     WHERE to_stage = stage
-      AND (left_other_stage IS NULL OR (occurred_at, event_id) > left_other_stage)
+      AND (left_other_stage IS NULL OR (occurred_at, event_seq) > left_other_stage)
     GROUP BY fan_id
+),
+freshness AS (
+    -- An intent score is a signal only while it is fresh: the fan wrote within the 14 days
+    -- before as_of(). An intent read in a chat gone quiet is history; the reason says how fresh.
+    SELECT
+        fan_id,
+        coalesce(within_days(last_fan_message_at, 14), false)                    AS fresh,
+        ' (fan wrote ' || days_ago(last_fan_message_at) || ' days ago, <= 14)'   AS wrote
+    FROM intermediate.fan_engagement
 ),
 next_action AS (
     -- The first rule that applies, in this order, with the values that fired it. An intent fires
-    -- at a score of 60 or more; a fan not classified yet fires none.
+    -- at a score of 60 or more while it is fresh; a fan not classified yet fires none.
     SELECT
         e.fan_id,
         CASE
@@ -37,20 +49,25 @@ next_action AS (
                 'action': 'deprioritize',
                 'reason': 'deprioritize: time_waster_score ' || e.time_waster_score
                           || ' and no spend, until ' || strftime(e.deprioritized_until, '%Y-%m-%d %H:%M')}
-            WHEN i.intent_wants_custom >= 60 THEN {
+            WHEN fr.fresh AND i.intent_wants_custom >= 60 THEN {
                 'action': 'upsell_custom',
-                'reason': 'upsell_custom: intent_wants_custom ' || i.intent_wants_custom || ' >= 60'}
-            WHEN i.intent_ready_to_buy >= 60 OR i.intent_high_intent >= 60 THEN {
+                'reason': 'upsell_custom: intent_wants_custom ' || i.intent_wants_custom || ' >= 60'
+                          || fr.wrote}
+            WHEN fr.fresh AND (i.intent_ready_to_buy >= 60 OR i.intent_high_intent >= 60) THEN {
                 'action': 'send_ppv',
                 'reason': 'send_ppv: ' || CASE WHEN i.intent_ready_to_buy >= 60
                     THEN 'intent_ready_to_buy ' || i.intent_ready_to_buy
-                    ELSE 'intent_high_intent ' || i.intent_high_intent END || ' >= 60'}
+                    ELSE 'intent_high_intent ' || i.intent_high_intent END || ' >= 60' || fr.wrote}
             WHEN st.stage IN ('cooling_off', 'at_risk')
-                 AND (i.intent_discount_request >= 60 OR m.discount_sensitivity = 'always') THEN {
+                 AND ((fr.fresh AND i.intent_discount_request >= 60)
+                      OR m.discount_sensitivity = 'always') THEN {
                 'action': 'offer_discount',
-                'reason': 'offer_discount: ' || CASE WHEN i.intent_discount_request >= 60
-                    THEN 'intent_discount_request ' || i.intent_discount_request || ' >= 60'
-                    ELSE 'discount_sensitivity always' END || ' in stage ' || st.stage}
+                'reason': 'offer_discount: '
+                    || CASE WHEN fr.fresh AND i.intent_discount_request >= 60
+                        THEN 'intent_discount_request ' || i.intent_discount_request || ' >= 60'
+                             || fr.wrote
+                        ELSE 'discount_sensitivity always' END
+                    || ' in stage ' || st.stage}
             WHEN st.stage IN ('at_risk', 'churned') AND m.lifetime_spend_cents > 0 THEN {
                 'action': 'win_back',
                 'reason': 'win_back: stage ' || st.stage || ' with lifetime spend $'
@@ -61,6 +78,7 @@ next_action AS (
                 'action': 'nurture', 'reason': 'nurture: no other rule applies (stage ' || st.stage || ')'}
         END AS nba
     FROM intermediate.fan_engagement AS e
+    JOIN freshness AS fr USING (fan_id)
     JOIN intermediate.fan_stage AS st USING (fan_id)
     LEFT JOIN intermediate.fan_money AS m USING (fan_id)
     LEFT JOIN intermediate.fan_personality AS i USING (fan_id)
@@ -114,7 +132,8 @@ SELECT
     a.nba.reason                                                AS next_best_action_reason,
     -- Relationship stage
     st.stage,
-    ss.stage_updated_at,
+    -- A log without his stage (not evaluated with the lifecycle models): as history tells it.
+    coalesce(ss.stage_updated_at, st.stage_since)              AS stage_updated_at,
     i.last_objection,
     i.top_objection,
     -- Personality, intent (0-100) and the classification they come from

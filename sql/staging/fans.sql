@@ -1,56 +1,84 @@
 -- staging.fans: one row per fan of the creator. Sightings are the `fans/all` feed and the
 -- subscription webhooks (`subscriptions.new`, `.renewed`, `.expired`), which also create fans
--- the feed has not listed yet. Each field takes its latest known value by when it was observed:
--- a feed row at its fetch time, a webhook at its own timestamp (never its arrival).
-WITH feed AS (
+-- the feed has not listed yet, less the rows staging.cast_rejects sets aside. Each field takes
+-- its latest known value by when it was observed: a feed row at its fetch time, a webhook at its
+-- own timestamp (never its arrival). Each payload is parsed once, as staging.cast_rejects
+-- checked it; TRY_CAST turns a value it let through yet does not cast into NULL, for the schema
+-- check to report, instead of failing the model.
+WITH feed_rows AS (
+    SELECT
+        r.*,
+        from_json(r.payload, '{
+            "id": "VARCHAR", "username": "VARCHAR", "name": "VARCHAR", "lastSeen": "VARCHAR",
+            "subscribedOnData": {
+                "status": "VARCHAR", "subscribeAt": "VARCHAR", "expiredAt": "VARCHAR",
+                "renewedAt": "VARCHAR", "subscribePrice": "VARCHAR", "regularPrice": "VARCHAR",
+                "discountPercent": "VARCHAR", "totalSumm": "VARCHAR", "subscribes": "JSON"}}') AS f
+    FROM raw.fans AS r
+    ANTI JOIN staging.cast_rejects AS bad
+        ON bad.source_table = 'fans' AND bad.batch_id = r.batch_id AND bad.item_no = r.item_no
+),
+feed AS (
     SELECT
         creator_id,
-        CAST(payload ->> '$.id' AS BIGINT)                                   AS fan_id,
-        payload ->> '$.username'                                             AS username,
-        payload ->> '$.name'                                                 AS name,
-        CAST(payload ->> '$.lastSeen' AS TIMESTAMPTZ)                        AS last_seen_at,
-        payload ->> '$.subscribedOnData.status'                              AS subscription_status,
-        CAST(payload ->> '$.subscribedOnData.subscribeAt' AS TIMESTAMPTZ)    AS subscribed_at,
-        CAST(payload ->> '$.subscribedOnData.expiredAt' AS TIMESTAMPTZ)      AS subscription_expires_at,
-        CAST(payload ->> '$.subscribedOnData.renewedAt' AS TIMESTAMPTZ)      AS renewed_at,
-        cents(payload ->> '$.subscribedOnData.subscribePrice')              AS subscribe_price_cents,
-        cents(payload ->> '$.subscribedOnData.regularPrice')                AS regular_price_cents,
-        CAST(payload ->> '$.subscribedOnData.discountPercent' AS DOUBLE)     AS discount_percent,
+        TRY_CAST(f.id AS BIGINT)                                    AS fan_id,
+        f.username                                                  AS username,
+        f.name                                                      AS name,
+        TRY_CAST(f.lastSeen AS TIMESTAMPTZ)                         AS last_seen_at,
+        s.status                                                    AS subscription_status,
+        TRY_CAST(s.subscribeAt AS TIMESTAMPTZ)                      AS subscribed_at,
+        TRY_CAST(s.expiredAt AS TIMESTAMPTZ)                        AS subscription_expires_at,
+        TRY_CAST(s.renewedAt AS TIMESTAMPTZ)                        AS renewed_at,
+        cents(TRY_CAST(s.subscribePrice AS DECIMAL(18, 4)))         AS subscribe_price_cents,
+        cents(TRY_CAST(s.regularPrice AS DECIMAL(18, 4)))           AS regular_price_cents,
+        TRY_CAST(s.discountPercent AS DOUBLE)                       AS discount_percent,
         -- The API's own running total: for reconciliation only, never the source of spend.
-        cents(payload ->> '$.subscribedOnData.totalSumm')                   AS api_total_spend_cents,
-        payload -> '$.subscribedOnData.subscribes'                           AS subscribes,
-        fetched_at                                                           AS last_fetched_at,
-        fetched_at                                                           AS observed_at,
+        cents(TRY_CAST(s.totalSumm AS DECIMAL(18, 4)))              AS api_total_spend_cents,
+        s.subscribes                                                AS subscribes,
+        fetched_at                                                  AS last_fetched_at,
+        fetched_at                                                  AS observed_at,
         batch_id,
         item_no
-    FROM raw.fans
+    FROM (SELECT *, f.subscribedOnData AS s FROM feed_rows)
     QUALIFY row_number() OVER (
-        PARTITION BY CAST(payload ->> '$.id' AS BIGINT)
+        PARTITION BY fan_id
         ORDER BY fetched_at DESC, batch_id DESC, item_no DESC
     ) = 1
+),
+webhook_rows AS (
+    SELECT
+        r.*,
+        from_json(r.payload, '{
+            "user": {"id": "VARCHAR", "username": "VARCHAR", "name": "VARCHAR"},
+            "subscribeAt": "VARCHAR", "expiredAt": "VARCHAR", "price": "VARCHAR",
+            "regularPrice": "VARCHAR", "discount": "VARCHAR"}') AS w
+    FROM raw.webhook_events AS r
+    ANTI JOIN staging.cast_rejects AS bad
+        ON bad.source_table = 'webhook_events' AND bad.batch_id = r.batch_id
+       AND bad.item_no = r.item_no
+    WHERE r.event IN ('subscriptions.new', 'subscriptions.renewed', 'subscriptions.expired')
 ),
 webhooks AS (
     SELECT
         creator_id,
-        CAST(payload ->> '$.user.id' AS BIGINT)                              AS fan_id,
-        payload ->> '$.user.username'                                        AS username,
-        payload ->> '$.user.name'                                            AS name,
+        TRY_CAST(w.user.id AS BIGINT)                               AS fan_id,
+        w.user.username                                             AS username,
+        w.user.name                                                 AS name,
         CASE WHEN event = 'subscriptions.expired' THEN 'expired' ELSE 'active' END
-                                                                             AS subscription_status,
+                                                                    AS subscription_status,
         CASE WHEN event = 'subscriptions.new'
-            THEN CAST(payload ->> '$.subscribeAt' AS TIMESTAMPTZ) END        AS subscribed_at,
-        CAST(payload ->> '$.expiredAt' AS TIMESTAMPTZ)                       AS subscription_expires_at,
+            THEN TRY_CAST(w.subscribeAt AS TIMESTAMPTZ) END         AS subscribed_at,
+        TRY_CAST(w.expiredAt AS TIMESTAMPTZ)                        AS subscription_expires_at,
         CASE WHEN event = 'subscriptions.renewed'
-            THEN CAST(payload ->> '$.subscribeAt' AS TIMESTAMPTZ) END        AS renewed_at,
-        cents(payload ->> '$.price')                                         AS subscribe_price_cents,
-        cents(payload ->> '$.regularPrice')                                  AS regular_price_cents,
-        CAST(payload ->> '$.discount' AS DOUBLE)                             AS discount_percent,
-        coalesce(occurred_at, fetched_at)                                    AS observed_at,
+            THEN TRY_CAST(w.subscribeAt AS TIMESTAMPTZ) END         AS renewed_at,
+        cents(TRY_CAST(w.price AS DECIMAL(18, 4)))                  AS subscribe_price_cents,
+        cents(TRY_CAST(w.regularPrice AS DECIMAL(18, 4)))           AS regular_price_cents,
+        TRY_CAST(w.discount AS DOUBLE)                              AS discount_percent,
+        coalesce(occurred_at, fetched_at)                           AS observed_at,
         batch_id,
         item_no
-    FROM raw.webhook_events
-    WHERE event IN ('subscriptions.new', 'subscriptions.renewed', 'subscriptions.expired')
-      AND (payload ->> '$.user.id') IS NOT NULL
+    FROM webhook_rows
+    WHERE w.user.id IS NOT NULL
 ),
 sightings AS (
     SELECT * FROM feed

@@ -1,68 +1,110 @@
 -- staging.transactions: one row per transaction id. Sightings come from the transactions feed,
--- the payments inside chargebacks and `transactions.new` webhooks; the latest sighting wins (a
--- later status replaces an earlier one), so a purchase seen both ways counts once, and a
--- chargeback marks its payment as a chargeback as of the chargeback's time.
+-- the payments inside chargebacks and `transactions.new` webhooks, less the rows
+-- staging.cast_rejects sets aside (a value that does not cast); a purchase seen both ways counts
+-- once. A status only moves forward, pending → succeeded → refunded → chargeback (a step may be
+-- skipped): of all sightings, in whatever order they arrived, the most advanced status stands. A
+-- sighting that arrives after a more advanced one (an old `done` delivery replayed after the
+-- refund) changes nothing and is counted in `status_regressions`. Every other field comes from
+-- the latest sighting. A chargeback marks its payment as a chargeback as of the chargeback's time.
 WITH sightings AS (
-    SELECT payload::JSON AS t, creator_id, fetched_at, 0 AS source_rank, batch_id, item_no
+    SELECT 'transactions' AS source_table, batch_id, item_no, creator_id, fetched_at,
+           0 AS source_rank, payload AS transaction, NULL AS chargeback_created_at
     FROM raw.transactions
     UNION ALL
-    SELECT payload::JSON -> '$.payment', creator_id, fetched_at, 1, batch_id, item_no
+    SELECT 'chargebacks', batch_id, item_no, creator_id, fetched_at, 1, payload -> '$.payment',
+           payload ->> '$.createdAt'
     FROM raw.chargebacks
     UNION ALL
-    SELECT payload::JSON, creator_id, fetched_at, 2, batch_id, item_no
+    SELECT 'webhook_events', batch_id, item_no, creator_id, fetched_at, 2, payload, NULL
     FROM raw.webhook_events
     WHERE event = 'transactions.new'
 ),
-latest AS (
-    SELECT *
-    FROM sightings
-    QUALIFY row_number() OVER (
-        PARTITION BY t ->> '$.id'
-        ORDER BY fetched_at DESC, source_rank, batch_id DESC, item_no DESC
-    ) = 1
-),
-chargebacks AS (
+parsed AS (
+    -- Each sighting parsed once, every field as text, as staging.cast_rejects checked it.
     SELECT
-        payload ->> '$.payment.id'                       AS transaction_id,
-        min(CAST(payload ->> '$.createdAt' AS TIMESTAMPTZ)) AS chargeback_at
-    FROM raw.chargebacks
-    GROUP BY ALL
+        s.* EXCLUDE (transaction),
+        from_json(s.transaction, '{
+            "id": "VARCHAR", "user": {"id": "VARCHAR"}, "fan": {"id": "VARCHAR"},
+            "createdAt": "VARCHAR", "created_at": "VARCHAR", "amount": "VARCHAR",
+            "net": "VARCHAR", "net_amount": "VARCHAR", "fee": "VARCHAR", "fee_amount": "VARCHAR",
+            "vatAmount": "VARCHAR", "currency": "VARCHAR", "description": "VARCHAR",
+            "type": "VARCHAR", "status": "VARCHAR"}') AS t
+    FROM sightings AS s
+    ANTI JOIN staging.cast_rejects AS bad
+        ON bad.source_table = s.source_table AND bad.batch_id = s.batch_id
+       AND bad.item_no = s.item_no
 ),
 typed AS (
+    -- TRY_CAST: a value staging.cast_rejects let through always casts; should one not, the
+    -- staged row shows NULL and the schema check says so, rather than the model failing.
     SELECT
+        t.id                                                                AS transaction_id,
         creator_id,
-        t ->> '$.id'                                                        AS transaction_id,
-        CAST(coalesce(t ->> '$.user.id', t ->> '$.fan.id') AS BIGINT)       AS fan_id,
-        CAST(coalesce(t ->> '$.createdAt', t ->> '$.created_at') AS TIMESTAMPTZ) AS created_at,
-        cents(t ->> '$.amount')                                             AS amount_cents,
-        cents(coalesce(t ->> '$.net', t ->> '$.net_amount'))                AS net_cents,
-        cents(coalesce(t ->> '$.fee', t ->> '$.fee_amount'))                AS fee_cents,
-        cents(coalesce(t ->> '$.vatAmount', '0'))                           AS vat_cents,
-        coalesce(t ->> '$.currency', 'USD')                                 AS currency,
-        strip_html(t ->> '$.description')                                   AS description,
-        transaction_type(t ->> '$.type', strip_html(t ->> '$.description')) AS type,
-        transaction_status(t ->> '$.status')                                AS feed_status
-    FROM latest
+        TRY_CAST(coalesce(t.user.id, t.fan.id) AS BIGINT)                   AS fan_id,
+        TRY_CAST(coalesce(t.createdAt, t.created_at) AS TIMESTAMPTZ)        AS created_at,
+        cents(TRY_CAST(t.amount AS DECIMAL(18, 4)))                         AS amount_cents,
+        cents(TRY_CAST(coalesce(t.net, t.net_amount) AS DECIMAL(18, 4)))    AS net_cents,
+        cents(TRY_CAST(coalesce(t.fee, t.fee_amount) AS DECIMAL(18, 4)))    AS fee_cents,
+        cents(TRY_CAST(coalesce(t.vatAmount, '0') AS DECIMAL(18, 4)))       AS vat_cents,
+        coalesce(t.currency, 'USD')                                         AS currency,
+        strip_html(t.description)                                           AS description,
+        transaction_type(t.type, description)                               AS type,
+        -- Statuses by how far forward they are: 1 pending, 2 succeeded, 3 refunded,
+        -- 4 chargeback, and 0 for a status word the contract does not know, which so never
+        -- replaces a known one. A chargeback's own row says chargeback; the payment inside it
+        -- says what the payment was before.
+        coalesce(list_position(['pending', 'succeeded', 'refunded', 'chargeback'],
+                               transaction_status(t.status)), 0)            AS payment_rank,
+        CASE WHEN source_table = 'chargebacks' THEN 4 ELSE payment_rank END AS status_rank,
+        TRY_CAST(chargeback_created_at AS TIMESTAMPTZ)                      AS chargeback_at,
+        -- The order sightings arrived in: by fetch time; at the same instant the feed counts as
+        -- the later one, then a chargeback, then a webhook.
+        (fetched_at, -source_rank, batch_id, item_no)                       AS arrival
+    FROM parsed
+),
+ordered AS (
+    SELECT
+        *,
+        -- The most advanced status among the sightings that arrived before this one.
+        max(status_rank) OVER (
+            PARTITION BY transaction_id ORDER BY arrival
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ) AS earlier_rank
+    FROM typed
+),
+transactions AS (
+    -- The latest sighting of each transaction, with what all its sightings say together.
+    SELECT
+        * EXCLUDE (chargeback_at),
+        max(status_rank) OVER whole                                     AS final_rank,
+        max(payment_rank) FILTER (WHERE payment_rank < 4) OVER whole    AS rank_before_chargeback,
+        min(chargeback_at) OVER whole                                   AS chargeback_at,
+        count(*) FILTER (WHERE status_rank < earlier_rank) OVER whole   AS status_regressions
+    FROM ordered
+    WINDOW whole AS (PARTITION BY transaction_id)
+    QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY arrival DESC) = 1
 )
 SELECT
-    typed.creator_id,
-    typed.transaction_id,
-    typed.fan_id,
-    typed.created_at,
-    typed.type,
-    CASE WHEN cb.chargeback_at IS NOT NULL THEN 'chargeback' ELSE typed.feed_status END AS status,
-    -- What the status was before a chargeback: lets marts show the status as of any time.
-    CASE WHEN typed.feed_status = 'chargeback' THEN 'succeeded' ELSE typed.feed_status END
-                                                                         AS status_before_chargeback,
-    cb.chargeback_at,
-    typed.amount_cents,
-    typed.net_cents,
-    typed.fee_cents,
-    typed.vat_cents,
-    typed.currency,
-    typed.description,
-    typed.description ILIKE '%custom%'                                   AS is_custom,
+    creator_id,
+    transaction_id,
+    fan_id,
+    created_at,
+    type,
+    ['unknown', 'pending', 'succeeded', 'refunded', 'chargeback'][final_rank + 1]  AS status,
+    -- What the status was before a chargeback (the most advanced short of it; succeeded when
+    -- every sighting said chargeback): lets marts show the status as of any time.
+    ['unknown', 'pending', 'succeeded', 'refunded'][coalesce(rank_before_chargeback, 2) + 1]
+                                                                    AS status_before_chargeback,
+    chargeback_at,
+    amount_cents,
+    net_cents,
+    fee_cents,
+    vat_cents,
+    currency,
+    description,
+    description ILIKE '%custom%'                                         AS is_custom,
     -- A purchase is a succeeded transaction with a positive amount.
-    status = 'succeeded' AND typed.amount_cents > 0                      AS is_purchase
-FROM typed
-LEFT JOIN chargebacks AS cb USING (transaction_id)
+    status = 'succeeded' AND amount_cents > 0                            AS is_purchase,
+    -- Sightings that arrived after a more advanced status and so changed nothing.
+    status_regressions
+FROM transactions

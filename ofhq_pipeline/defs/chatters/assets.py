@@ -4,7 +4,8 @@
   to the chatter on shift (sql/chatters/), and writes `chatter_performance_daily`,
   `chatter_shift_performance` and `chatter_shift_issues` into the run's mart folder. Three
   non-blocking checks report what attribution could not decide: invalid shift entries (ERROR),
-  overlapping chatters and creator messages in no shift (WARN).
+  overlapping chatters and creator messages in no shift (WARN; without any shift for the creator
+  it could not judge, and says so as a WARN failure).
 - `chat_qa_reviews`: samples each chatter's conversations per day and scores them (the LLM with a
   key, `qa-rules-v1` without); real-time runs (tag `ofhq/trigger=webhook`) send nothing and only
   rewrite the mart from what is kept.
@@ -17,6 +18,7 @@ import dagster as dg
 
 from ofhq_pipeline.chatters.models import (
     KPI_MARTS,
+    AttributionSummary,
     attribution_summary,
     chatter_session,
     write_kpi_marts,
@@ -28,7 +30,7 @@ from ofhq_pipeline.chatters.qa_rules import RulesReviewer
 from ofhq_pipeline.chatters.resource import ChattersResource
 from ofhq_pipeline.chatters.shifts import ShiftSet, load_creator_shifts
 from ofhq_pipeline.defs.creators.partitions import creator_partitions
-from ofhq_pipeline.defs.marts.assets import column_schema
+from ofhq_pipeline.defs.marts.assets import column_schema, creator_check_spec
 from ofhq_pipeline.realtime.landing import landing_url_from_env
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.landing import LandingResource
@@ -79,13 +81,14 @@ def creator_shifts(
         for table in KPI_MARTS
     ],
     check_specs=[
-        dg.AssetCheckSpec(SHIFTS_VALID, asset=DAILY_KEY,
-                          description="Every shift entry of the file and the landing store is "
-                          "valid (known fields, instants, end after start)."),
-        dg.AssetCheckSpec(NO_OVERLAPS, asset=DAILY_KEY,
-                          description="No two chatters are on shift for the creator at once."),
-        dg.AssetCheckSpec(MESSAGES_IN_SHIFTS, asset=DAILY_KEY,
-                          description="Every personal creator message falls in a shift."),
+        creator_check_spec(SHIFTS_VALID, DAILY_KEY,
+                           "Every shift entry of the file and the landing store is valid (known "
+                           "fields, instants, end after start)."),
+        creator_check_spec(NO_OVERLAPS, DAILY_KEY,
+                           "No two chatters are on shift for the creator at once."),
+        creator_check_spec(MESSAGES_IN_SHIFTS, DAILY_KEY,
+                           "Every personal creator message falls in a shift (without any shift "
+                           "for the creator: could not judge, a warning)."),
     ],
     group_name="chatters",
     partitions_def=creator_partitions,
@@ -136,24 +139,45 @@ def chatter_performance(
     yield dg.AssetCheckResult(
         check_name=SHIFTS_VALID, asset_key=DAILY_KEY, passed=not errors,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"invalid_entries": len(errors), "errors": "\n".join(errors[:20])},
+        metadata={"partition": creator_id, "invalid_entries": len(errors),
+                  "errors": "\n".join(errors[:20])},
     )
     yield dg.AssetCheckResult(
         check_name=NO_OVERLAPS, asset_key=DAILY_KEY, passed=summary.overlaps == 0,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"overlaps": summary.overlaps, "messages_in_overlaps": summary.in_overlaps,
+        metadata={"partition": creator_id, "overlaps": summary.overlaps,
+                  "messages_in_overlaps": summary.in_overlaps,
                   "self_overlaps": summary.self_overlaps,
                   "see": "marts.chatter_shift_issues (kind = 'overlap')"},
     )
-    # A creator without any schedule has no chatters to credit: that is no gap in a schedule.
-    yield dg.AssetCheckResult(
-        check_name=MESSAGES_IN_SHIFTS, asset_key=DAILY_KEY,
-        passed=summary.in_gaps == 0 or summary.shifts == 0,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"shifts": summary.shifts, "gaps": summary.gaps,
-                  "messages_in_gaps": summary.in_gaps,
-                  "ppv_unlocks_unattributed": summary.purchases_unattributed,
-                  "see": "marts.chatter_shift_issues (kind = 'gap')"},
+    yield messages_in_shifts_result(creator_id, summary, shift_set)
+
+
+def messages_in_shifts_result(
+    creator_id: str, summary: AttributionSummary, shift_set: ShiftSet
+) -> dg.AssetCheckResult:
+    """Whether every personal creator message falls in a shift. Without any shift for the
+    creator there is nothing to judge against: that is no pass (the KPI marts stay empty and every
+    message is unattributed), so it fails as a warning saying no shifts were configured."""
+    metadata = {"partition": creator_id, "shifts": summary.shifts, "gaps": summary.gaps,
+                "creator_messages": summary.creator_messages,
+                "messages_in_gaps": summary.in_gaps,
+                "ppv_unlocks_unattributed": summary.purchases_unattributed,
+                "shift_sources": ", ".join(shift_set.sources) or "none",
+                "see": "marts.chatter_shift_issues (kind = 'gap')"}
+    if summary.shifts == 0:
+        reason = (f"no shifts configured for {creator_id} (shift sources: "
+                  f"{metadata['shift_sources']}): {summary.creator_messages} creator messages "
+                  "attributed to no chatter")
+        return dg.AssetCheckResult(
+            check_name=MESSAGES_IN_SHIFTS, asset_key=DAILY_KEY, passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={**metadata, "could_not_judge": reason},
+            description=f"could not judge: {reason}",
+        )
+    return dg.AssetCheckResult(
+        check_name=MESSAGES_IN_SHIFTS, asset_key=DAILY_KEY, passed=summary.in_gaps == 0,
+        severity=dg.AssetCheckSeverity.WARN, metadata=metadata,
     )
 
 

@@ -1,14 +1,11 @@
 """Every creator account is a partition, so each can be synced, retried and inspected alone."""
 
-import re
-
 import dagster as dg
 
-# A creator id names folders of the lake, so only plain ids become partitions.
-CREATOR_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+from ofhq_pipeline.source.contract import is_creator_id
 
+# Only plain account ids become partitions (they name folders of the lake); the lake refuses any
+# other key before it touches a file (`LakeResource.setup_for_execution`).
 creator_partitions = dg.DynamicPartitionsDefinition(name="creators")
 
-
-def is_creator_id(value: object) -> bool:
-    return isinstance(value, str) and CREATOR_ID.fullmatch(value) is not None
+__all__ = ["creator_partitions", "is_creator_id"]

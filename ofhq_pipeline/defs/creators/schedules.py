@@ -7,7 +7,6 @@ import httpx
 from ofhq_pipeline.defs.creators.jobs import creator_sync_job, discover_creators_job
 from ofhq_pipeline.defs.creators.partitions import creator_partitions
 from ofhq_pipeline.resources.api import OfapiResource
-from ofhq_pipeline.source.client import OfapiClient
 
 ROTATION_TAG = "ofhq/rotation"
 PARTITION_TAG = "dagster/partition"
@@ -39,7 +38,7 @@ def api_unreachable(ofapi: OfapiResource) -> str | None:
 
     Any answer below 500 counts as reachable: a 429 or a contract error is the sync's to handle.
     """
-    with OfapiClient(ofapi.base_url, ofapi.api_key, connect_timeout=2.0, read_timeout=5.0) as client:
+    with ofapi.client(connect_timeout=2.0, read_timeout=5.0) as client:
         try:
             response = client.http.get("/api/accounts")
         except httpx.TransportError as exc:

@@ -2,9 +2,12 @@
 
 Each sync appends one batch file per table (possibly empty) holding every item as received,
 unknown fields included. Incremental by default: transactions and chargebacks re-read from
-`transaction_lookback_hours` before the newest one already held, and a chat's messages are fetched only
-when its last message is newer than what raw already holds. Tag a run `ofhq/full_history=true`
-(or run `ofhq sync --full`) to re-read everything; staging deduplicates, so both give the same marts.
+`transaction_lookback_hours` before the newest one already held, and a chat's messages are
+fetched only when its last message is newer than what raw already holds. Once every
+`deep_reread_every_hours` the transactions are re-read from `deep_reread_days` before the newest
+one held (sync mode `deep`): a refund changes only an old purchase's status, which the lookback
+alone never re-reads. Tag a run `ofhq/full_history=true` (or run `ofhq sync --full`) to re-read
+everything; staging deduplicates, so both give the same marts.
 """
 
 
@@ -96,16 +99,46 @@ CREATED_AT = {
 }
 
 
+def newest_held(
+    context: dg.AssetExecutionContext, store: Lake, table: str, sync: SyncSettings
+) -> datetime | None:
+    """The newest record raw holds; None before any, and on a run tagged to read all history."""
+    if sync.full_history(context):
+        return None
+    return store.raw_max(table, context.partition_key, CREATED_AT[table])
+
+
 def window_start(
     context: dg.AssetExecutionContext, store: Lake, table: str, sync: SyncSettings
 ) -> tuple[datetime, str]:
     """Where a read starts: the newest record raw holds minus the lookback, or all history."""
-    newest = None
-    if not sync.full_history(context):
-        newest = store.raw_max(table, context.partition_key, CREATED_AT[table])
+    newest = newest_held(context, store, table, sync)
     if newest is None:
         return sync.history_start_at, "full"
     return newest - sync.lookback, "incremental"
+
+
+# A raw batch records how it was read; a deep or full read of the transactions re-read every
+# purchase of the deep window, so the newest such batch is when the last deep re-read happened.
+LAST_DEEP_READ = "CASE WHEN sync_mode IN ('deep', 'full') THEN fetched_at END"
+
+
+def transactions_window(
+    context: dg.AssetExecutionContext, store: Lake, sync: SyncSettings, now: datetime
+) -> tuple[datetime, str, datetime | None]:
+    """Where the transactions read starts, its sync mode, and the last deep re-read before it.
+
+    An incremental read goes `deep` (from the newest transaction held minus `deep_reread_days`)
+    once the last deep or full read is `deep_reread_every_hours` old: a refund shows only as an
+    old purchase's status changing, and the lookback never re-reads a purchase that old.
+    """
+    newest = newest_held(context, store, "transactions", sync)
+    if newest is None:
+        return sync.history_start_at, "full", None
+    last_deep = store.raw_max("transactions", context.partition_key, LAST_DEEP_READ)
+    if sync.deep_reread_due(last_deep, now):
+        return newest - max(sync.lookback, sync.deep_reread), "deep", last_deep
+    return newest - sync.lookback, "incremental", last_deep
 
 
 @dg.asset(
@@ -113,18 +146,23 @@ def window_start(
     deps=[creator_accounts],
     description="The creator's transactions from GET /transactions (newest first, marker "
     "paging), as received: from history_start on a full sync, else from the newest "
-    "transaction already held minus the lookback (24 h by default).",
+    "transaction already held minus the lookback (24 h by default), and once a day (sync mode "
+    "`deep`) minus 35 days, so that refunds of older purchases are seen.",
     **RAW,
 )
 def raw_transactions(
     context: dg.AssetExecutionContext, ofapi: OfapiResource, lake: LakeResource, sync: SyncSettings
 ) -> dg.MaterializeResult:
     store = lake.lake()
-    start, mode = window_start(context, store, "transactions", sync)
-    fetched_at, started = datetime.now(UTC), time.perf_counter()
+    fetched_at = datetime.now(UTC)
+    start, mode, last_deep = transactions_window(context, store, sync, fetched_at)
+    previous = {"previous_deep_reread_at": last_deep.isoformat()} if last_deep else {}
+    started = time.perf_counter()
     with ofapi.client() as client:
         items = flatten(client.transactions(context.partition_key, start))
-        meta = fetch_metadata(client, len(items), mode, started, start_date=start.isoformat())
+        meta = fetch_metadata(
+            client, len(items), mode, started, start_date=start.isoformat(), **previous
+        )
     store.write_raw_batch(
         "transactions", context.partition_key, items, fetched_at=fetched_at, sync_mode=mode
     )

@@ -5,6 +5,10 @@ whose window changed (the LLM with a key, `rules-v1` without), folds the results
 classifier's state in the lake and writes five marts into the run's folder, which `publish`
 makes current with the run's other marts. In a real-time run (tag `ofhq/trigger=webhook`) a fan
 is classified at most once per `debounce_minutes`.
+
+The run's as-of (OFHQ_AS_OF, the `ofhq/as_of` tag, else the run's start) is the one clock: every
+instant the step records (`classified_at`, facts' first/last seen, intents' `detected_at`) is it,
+so the same inputs and as-of give the same marts, and none lies after the as-of they describe.
 """
 
 
@@ -66,6 +70,9 @@ def fan_intelligence(
             engine,
             as_of=as_of,
             run_id=context.run_id,
+            # The run's as-of, never the wall clock: a classification describes the window as of
+            # then, and the debounce measures time on the same clock as the classified_at it reads.
+            now=lambda: as_of,
             debounce=debounce,
             window_config=classifier.window_config(),
             intent_threshold=classifier.intent_threshold,

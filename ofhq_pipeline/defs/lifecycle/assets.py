@@ -107,8 +107,8 @@ fan_stage = lifecycle_model(
         key("marts", "transactions"),
         key("staging", "fans"),
     ],
-    "Per fan: the relationship stage as a pure function of history up to as-of, why, and when "
-    "to follow up.",
+    "Per fan: the relationship stage as a pure function of history up to as-of, why, since when "
+    "(as his history tells it), and when to follow up.",
 )
 
 

@@ -1,6 +1,6 @@
-"""Lifetime value and churn per creator (group `ltv`): marts/fan_ltv, BG/NBD + Gamma-Gamma fitted
-on the creator's discretionary purchases (the agency's pool when he has too few repeat buyers),
-with the fitted parameters in the materialization's metadata."""
+"""Lifetime value and churn per creator (group `ltv`): marts/fan_ltv, MBG/NBD + Gamma-Gamma
+fitted on the creator's discretionary purchases (the agency's pool when he has too few repeat
+buyers), with the fitted parameters in the materialization's metadata."""
 
 import dagster as dg
 from pydantic import Field
@@ -28,7 +28,7 @@ class FanLtvConfig(dg.Config):
     partitions_def=creator_partitions,
     kinds={"duckdb", "parquet"},
     description=f"Per fan: probability alive, churn probability, expected purchases and spend "
-    f"over the next {HORIZON_DAYS} days (BG/NBD + Gamma-Gamma on discretionary purchases: "
+    f"over the next {HORIZON_DAYS} days (MBG/NBD + Gamma-Gamma on discretionary purchases: "
     "subscription payments left out), and the inputs (frequency, recency, tenure in days).",
 )
 def fan_ltv(

@@ -23,14 +23,15 @@ from ofhq_pipeline.settings import Paths
     kinds={"html"},
     description="The System Intelligence report: live row counts of every table, what is "
     "tracked per fan (the data dictionary), how data flows in and when each path last ran, "
-    "stage and temperature distributions, revenue by day. Shown here as Markdown and written "
-    "as a standalone page with charts to $OFHQ_HOME/report/index.html.",
+    "stage and temperature distributions, revenue by day, raw rows staging set aside per "
+    "creator. Shown here as Markdown and written as a standalone page with charts to "
+    "$OFHQ_HOME/report/index.html.",
 )
 def system_intelligence(
     context: dg.AssetExecutionContext, lake: LakeResource
 ) -> dg.MaterializeResult:
     store = lake.lake()
-    data = collect(store.paths.analysts_marts, context.instance, datetime.now(UTC))
+    data = collect(store.paths.analysts_marts, context.instance, datetime.now(UTC), store.root)
     path = report_path(store.paths)
     page = render_html(data)
     atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
@@ -42,6 +43,7 @@ def system_intelligence(
             "creators": len(data.creators),
             "tables": len(data.table_counts),
             "published_at": data.published_at.isoformat() if data.published_at else "never",
+            "rejected_raw_rows": sum(r.rows for r in data.rejects),
         }
     )
 
@@ -83,5 +85,5 @@ def materialize_report(
 def report_summary(paths: Paths | None = None, instance: dg.DagsterInstance | None = None) -> str:
     """The report's terminal summary, ending with where the page is: what `ofhq demo` prints."""
     paths = paths or Paths.from_env()
-    data = collect(paths.analysts_marts, instance, datetime.now(UTC))
+    data = collect(paths.analysts_marts, instance, datetime.now(UTC), paths.lake)
     return render_summary(data, report_path(paths))

@@ -1,8 +1,10 @@
 """The System Intelligence report: what the pipeline holds, how data gets in, how fans are doing.
 
-`collect` reads the analysts' file (exactly what analysts see) and the Dagster instance's run
-history; `render_markdown` gives the version shown in the Dagster UI, `render_html` a standalone
-page with inline SVG charts (no network, no script), `render_summary` a few lines for a terminal.
+`collect` reads the analysts' file (exactly what analysts see), the Dagster instance's run
+history and the raw rows staging set aside (the lake's staging.cast_rejects files: not published
+to analysts); `render_markdown` gives the version shown in the Dagster UI, `render_html` a
+standalone page with inline SVG charts (no network, no script), `render_summary` a few lines for
+a terminal.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import dagster as dg
 import duckdb
 
 from ofhq_pipeline.chatters.leaderboard import chatter_leaderboard
+from ofhq_pipeline.defs.marts.invariants import RULES, InvariantSummary, invariant_summary
+from ofhq_pipeline.defs.staging.rejects import RejectsSummary, summarize
 from ofhq_pipeline.lifecycle.dictionary import TABLES
+from ofhq_pipeline.resources.lake import REJECTS
 from ofhq_pipeline.settings import Paths
 
 STAGES = ["new", "warming", "active_buyer", "reactivated", "cooling_off", "at_risk", "churned"]
@@ -70,6 +75,8 @@ class ReportData:
     people: tuple[int, int] | None = None  # fan_agency: people, people with several creators
     last_runs: list[LastRun] = field(default_factory=list)
     chatter_leaderboard: str = ""  # Markdown, "" without chatter data
+    rejects: list[RejectsSummary] = field(default_factory=list)  # creators with rejected rows
+    invariants: InvariantSummary | None = None  # the fan profile's cross-field rules
 
     @property
     def fans(self) -> int:
@@ -80,10 +87,17 @@ class ReportData:
         return sum(revenue for *_, revenue in self.creators)
 
 
-def collect(analysts_file: Path, instance: dg.DagsterInstance | None, now: datetime) -> ReportData:
+def collect(
+    analysts_file: Path,
+    instance: dg.DagsterInstance | None,
+    now: datetime,
+    lake_root: Path | None = None,
+) -> ReportData:
     data = ReportData(generated_at=now)
     if instance is not None:
         data.last_runs = [last_run(instance, job) for _, job, _, _ in FLOWS if job]
+    if lake_root is not None:
+        data.rejects = collect_rejects(lake_root)
     if not analysts_file.exists():
         return data
     con = duckdb.connect(str(analysts_file), read_only=True)
@@ -100,6 +114,7 @@ def collect(analysts_file: Path, instance: dg.DagsterInstance | None, now: datet
                 "SELECT creator_id, username, fan_count, paying_fans, lifetime_revenue_cents "
                 "FROM marts.creators ORDER BY lifetime_revenue_cents DESC, creator_id").fetchall()
         if "fan_profile" in tables:
+            data.invariants = invariant_summary(con)
             data.stages = counts(con, "stage")
             data.temperatures = counts(con, "temperature")
             data.actions = counts(con, "next_best_action")
@@ -136,6 +151,16 @@ FROM days
 LEFT JOIN daily USING (day)
 ORDER BY days.day
 """
+
+
+def collect_rejects(lake_root: Path) -> list[RejectsSummary]:
+    """Every creator's staging.cast_rejects file, summed up per creator."""
+    files = sorted((lake_root / "staging" / REJECTS).glob("*.parquet"))
+    con = duckdb.connect()
+    try:
+        return summarize(con, files)
+    finally:
+        con.close()
 
 
 def counts(con: duckdb.DuckDBPyConnection, column: str) -> dict[str, int]:
@@ -212,6 +237,19 @@ def creator_rows(data: ReportData) -> list[list[object]]:
     return [[c, u or "", f"{f:,}", f"{p:,}", money(r)] for c, u, f, p, r in data.creators]
 
 
+REJECTS_HEADER = ["creator", "raw rows set aside", "values", "most common reasons"]
+
+
+def rejects_rows(data: ReportData) -> list[list[object]]:
+    return [[r.creator_id, f"{r.rows:,}", f"{r.values:,}",
+             "; ".join(f"{label} ({n:,})" for label, n in r.reasons)] for r in data.rejects]
+
+
+REJECTS_INTRO = ("Raw rows staging sets aside because a value does not cast (an amount of "
+                 "\"abc\", a fan id of 1e30): the creator's other rows still build. "
+                 "Every value is in staging.cast_rejects.")
+
+
 def share(n: int, total: int) -> str:
     return f"{100 * n / total:.1f}%" if total else "-"
 
@@ -241,6 +279,10 @@ def render_markdown(data: ReportData) -> str:
                       [[layer, name, f"{n:,}"] for layer, name, n in data.table_counts])
     if data.chatter_leaderboard:
         lines += ["## Chatters (last 7 days)", "", data.chatter_leaderboard, ""]
+    if data.invariants:
+        lines += ["## Fan profile invariants", "", data.invariants.markdown()]
+    lines += ["## Rejected raw rows", "", REJECTS_INTRO, ""]
+    lines += md_table(REJECTS_HEADER, rejects_rows(data)) if data.rejects else ["none", ""]
     lines += ["## What is tracked per fan", ""]
     for table in TABLES.values():
         lines += [f"### marts.{table.name}", "", table.description, ""]
@@ -259,6 +301,16 @@ def render_summary(data: ReportData, location: Path) -> str:
     if data.revenue_by_day:
         lines.append(f"  revenue, last {len(data.revenue_by_day)} days: "
                      f"{sparkline([c for _, c in data.revenue_by_day])}")
+    if data.invariants:
+        inv = data.invariants
+        lines.append("  invariants: " + (
+            f"could not judge ({inv.could_not_judge})" if inv.could_not_judge
+            else f"every rule holds over {inv.fans:,} fans" if inv.passed
+            else f"{inv.violations:,} violations ("
+            + ", ".join(f"{r} {n:,}" for r, n in inv.by_rule.items() if n) + ")"))
+    if data.rejects:
+        lines.append(f"  rejected raw rows: {sum(r.rows for r in data.rejects):,} "
+                     f"({len(data.rejects)} creator(s), see the report)")
     lines.append(f"  report: {location.as_uri()}  (Dagster UI: asset report/system_intelligence)")
     return "\n".join(lines)
 
@@ -343,6 +395,25 @@ padding:4px 8px;text-align:left;vertical-align:top}th{background:#f4f4f4}.muted{
 """
 
 
+def invariants_html(summary: InvariantSummary | None) -> list[str]:
+    """The invariants' verdict, one row per rule (0 included), and a few fans of each."""
+    if summary is None:
+        return []
+    if summary.could_not_judge:
+        return ["<h2>Fan profile invariants</h2>",
+                f"<p><b>could not be judged</b>: {esc(summary.could_not_judge)}</p>"]
+    verdict = ("every rule holds" if summary.passed
+               else f"<b>{summary.violations:,} violations</b>")
+    rows = [[rule, RULES.get(rule, ""), f"{n:,}"] for rule, n in summary.by_rule.items()]
+    parts = ["<h2>Fan profile invariants</h2>",
+             f"<p class=muted>over {summary.fans:,} fans: {verdict}</p>",
+             html_table(["rule", "what it guards", "violations"], rows)]
+    if summary.examples:
+        parts.append(html_table(["rule", "creator", "fan", "detail"],
+                                [list(example) for example in summary.examples]))
+    return parts
+
+
 def render_html(data: ReportData) -> str:
     flows = html_table(FLOW_HEADER, flow_rows(data))
     dictionary = []
@@ -370,6 +441,9 @@ def render_html(data: ReportData) -> str:
         "<h2>Live row counts</h2><p class=muted>marts.system_stats, at the last publish</p>",
         html_table(["layer", "table", "rows"],
                    [[layer, name, f"{n:,}"] for layer, name, n in data.table_counts]),
+        *invariants_html(data.invariants),
+        f"<h2>Rejected raw rows</h2><p class=muted>{esc(REJECTS_INTRO)}</p>",
+        html_table(REJECTS_HEADER, rejects_rows(data)) if data.rejects else "<p>none</p>",
         "<h2>What is tracked per fan</h2>", *dictionary,
         "</body></html>\n",
     ])

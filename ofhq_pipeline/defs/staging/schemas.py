@@ -8,9 +8,16 @@ from __future__ import annotations
 import pandera.polars as pa
 from pandera.engines.polars_engine import DateTime
 
+from ofhq_pipeline.resources.lake import RAW_TABLES
+
 UtcTime = DateTime(time_zone="UTC")
 TRANSACTION_TYPES = ["tip", "message", "subscription", "post", "stream", "other"]
 TRANSACTION_STATUSES = ["succeeded", "pending", "refunded", "chargeback", "unknown"]
+# Why staging.cast_rejects sets a raw row aside (sql/staging/cast_rejects.sql).
+REJECT_REASONS = [
+    "missing", "not a whole number within 64 bits", "not an integer within 32 bits",
+    "not a number", "not finite", "out of range", "negative", "not an instant", "not a boolean",
+]
 
 
 class StagedFans(pa.DataFrameModel):
@@ -47,6 +54,7 @@ class StagedTransactions(pa.DataFrameModel):
     net_cents: int = pa.Field(nullable=True)
     chargeback_at: UtcTime = pa.Field(nullable=True)
     is_custom: bool
+    status_regressions: int = pa.Field(ge=0)
 
     class Config:
         strict = False
@@ -81,3 +89,19 @@ class StagedVaultMedia(pa.DataFrameModel):
 
     class Config:
         strict = False
+
+
+class StagedCastRejects(pa.DataFrameModel):
+    creator_id: str = pa.Field(str_startswith="acct_")
+    source_table: str = pa.Field(isin=list(RAW_TABLES))
+    batch_id: str
+    item_no: int
+    source_id: str = pa.Field(nullable=True, str_length={"max_value": 200})
+    event: str = pa.Field(nullable=True)
+    field: str
+    value: str = pa.Field(nullable=True, str_length={"max_value": 200})
+    reason: str = pa.Field(isin=REJECT_REASONS)
+    seen_at: UtcTime
+
+    class Config:
+        strict = True

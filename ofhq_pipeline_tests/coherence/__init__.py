@@ -1,0 +1,1 @@
+"""Intelligence an agency can trust: one clock, invariants, checks that mean what they show."""
