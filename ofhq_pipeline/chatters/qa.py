@@ -259,7 +259,7 @@ def review_creator(
 ) -> QAReport:
     """Sample and review the creator's conversations (unless `review` is False, as in real-time
     runs), keep the reviews, and write the mart into `run_id`'s folder."""
-    clock = now or (lambda: datetime.now(UTC))
+    clock = now or (lambda: as_of)  # one clock: a review is dated at its run's as-of
     report = QAReport(creator_id, reviewer.model, reviewer.method)
     first, last = settings.days(as_of)
     report.first_day, report.last_day = first.isoformat(), last.isoformat()
