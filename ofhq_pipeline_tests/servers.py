@@ -29,7 +29,7 @@ def serve_app(app) -> Iterator[str]:
                                            access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # bounds a hang only: a busy machine may start slowly
     while not server.started:
         if time.monotonic() > deadline:
             raise RuntimeError("test server did not start")

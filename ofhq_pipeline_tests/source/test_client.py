@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -251,14 +253,22 @@ def test_connection_errors_are_retried_then_reported(jitter_at_top):
 
 
 def test_read_timeout_is_a_retried_transport_error():
-    async def slow(request: Request, n: int) -> Response:
-        await asyncio.sleep(0.5)
+    answer = threading.Event()  # the server answers nothing until the test is done
+
+    async def silent(request: Request, n: int) -> Response:
+        while not answer.is_set():
+            await asyncio.sleep(0.01)
         return JSONResponse({"data": []})
 
-    api = Api({"/api/accounts": slow})
-    with serve_app(api.app()) as url, client(url, max_attempts=2, read_timeout=0.1) as c, \
-            pytest.raises(OfapiError, match="ReadTimeout"):
-        c.accounts()
+    api = Api({"/api/accounts": silent})
+    with serve_app(api.app()) as url:
+        with client(url, max_attempts=2, read_timeout=0.1) as c, \
+                pytest.raises(OfapiError, match="ReadTimeout"):
+            c.accounts()
+        deadline = time.monotonic() + 60  # a hang bound: the second attempt is on its way
+        while len(api.seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        answer.set()
     assert len(api.seen) == 2
 
 
