@@ -215,3 +215,7 @@ def test_two_runs_at_one_as_of_keep_the_later_classification(tmp_path, instance)
     assert persona[2]["intent_wants_custom"] >= 50
     third = materialize(instance, home, sync=pinned)
     assert classified(third) == 0  # the latest window is the one classified: nothing to send
+
+
+# Servers, subprocesses and schedule ticks over whole syncs: `make test-slow`, CI's second step.
+pytestmark = pytest.mark.slow

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 import httpx
+import pytest
 
 from ofhq_pipeline.definitions import build_definitions
 from ofhq_pipeline.settings import PROJECT_ROOT
@@ -98,3 +99,7 @@ def test_webserver_lists_every_asset_check_schedule_and_sensor(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+# Servers, subprocesses and schedule ticks over whole syncs: `make test-slow`, CI's second step.
+pytestmark = pytest.mark.slow

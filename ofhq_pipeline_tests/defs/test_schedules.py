@@ -116,3 +116,7 @@ def test_a_throttling_api_still_gets_its_sync(instance, tick):
     instance.add_dynamic_partitions("creators", ["acct_a"])
     with serve_app(api_answering(429)) as throttling:
         assert tick(instance, 0, api_url=throttling).partition_key == "acct_a"
+
+
+# Servers, subprocesses and schedule ticks over whole syncs: `make test-slow`, CI's second step.
+pytestmark = pytest.mark.slow

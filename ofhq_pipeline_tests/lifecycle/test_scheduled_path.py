@@ -176,3 +176,7 @@ def test_report_renders_from_a_real_materialization(scheduled):
     assert f"{day(-30).date()}: $250.00" in bars and bars[0].endswith(": $0.00")
     stage_bars = {r.find(f"{ns}title").text for r in svgs[1].findall(f"{ns}rect")}
     assert {"at_risk: 2", "churned: 2", "new: 0"} <= stage_bars
+
+
+# Servers, subprocesses and schedule ticks over whole syncs: `make test-slow`, CI's second step.
+pytestmark = pytest.mark.slow

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from ofhq_pipeline.realtime.landing import LandingStore
 from ofhq_pipeline_tests.realtime.conftest import CURRENT, event_body, signed_headers
@@ -106,3 +107,7 @@ def test_sigkill_mid_burst_keeps_every_acknowledged_event(tmp_path, sqlite_url):
         assert len(landed) - len(acknowledged) <= 8
         # The store is usable after the crash.
         assert store.land(idempotency_key="evt_after", event="tips.received", body="{}")
+
+
+# Servers, subprocesses and schedule ticks over whole syncs: `make test-slow`, CI's second step.
+pytestmark = pytest.mark.slow

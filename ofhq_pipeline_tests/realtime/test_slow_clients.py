@@ -153,3 +153,7 @@ def test_limits_must_be_positive():
     for field in ("header_timeout", "body_timeout", "max_connections", "max_body_bytes"):
         with pytest.raises(ReceiverConfigError, match=field):
             ReceiverLimits(**{field: 0})
+
+
+# Servers, subprocesses and schedule ticks over whole syncs: `make test-slow`, CI's second step.
+pytestmark = pytest.mark.slow
