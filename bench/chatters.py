@@ -29,8 +29,8 @@ from ofhq_pipeline.chatters.qa import QASettings, review_creator, sample_convers
 from ofhq_pipeline.chatters.qa_llm import LLMReviewer
 from ofhq_pipeline.chatters.qa_rules import RulesReviewer
 from ofhq_pipeline.chatters.shifts import Shift, ShiftSet, problem_frame, shift_frame
-from ofhq_pipeline.intelligence.llm import LLMSettings
-from ofhq_pipeline.resources.lake import Lake, quote
+from ofhq_pipeline.lake import Lake, quote
+from ofhq_pipeline.llm.chat import LLMSettings
 from ofhq_pipeline.settings import Paths
 from ofhq_pipeline_tests.intelligence.fake_openai import FakeOpenAI, completion
 from ofhq_pipeline_tests.servers import serve_app

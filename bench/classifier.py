@@ -23,9 +23,10 @@ import polars as pl
 
 from ofhq_pipeline.intelligence.batch import BatchRunner
 from ofhq_pipeline.intelligence.engine import classify_creator
-from ofhq_pipeline.intelligence.llm import LLMClassifier, LLMSettings
+from ofhq_pipeline.intelligence.llm import LLMClassifier
 from ofhq_pipeline.intelligence.store import load
-from ofhq_pipeline.resources.lake import Lake, atomic_write
+from ofhq_pipeline.lake import Lake, atomic_write
+from ofhq_pipeline.llm.chat import LLMSettings
 from ofhq_pipeline.settings import Paths
 from ofhq_pipeline.source.simulator import generate_agency
 from ofhq_pipeline_tests.intelligence.fake_openai import FakeOpenAI

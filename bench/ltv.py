@@ -3,7 +3,7 @@ known parameters.
 
 For each size (BENCH_LTV_FANS, default 10,000 / 100,000 / 1,000,000 fans): simulate the
 generative model with known r, alpha, a, b, p, q, gamma (days; recency and age in whole days, as
-sql/ltv/fan_purchase_days.sql gives them), fit both models, predict the next 90 days, and print:
+sql/marts/fan_ltv/fan_purchase_days.sql gives them), fit both models, predict the next 90 days, and print:
 fit and prediction wall time, peak memory, the worst relative error of the parameters, and the
 error of the predicted 90-day purchases and spend against the simulated holdout.
 """

@@ -31,8 +31,8 @@ import duckdb
 import psycopg2
 import yaml
 
+from ofhq_pipeline.defs.deployment import DUCKDB_WRITER_POOL, POSTGRES_INSTANCE
 from ofhq_pipeline.settings import PROJECT_ROOT
-from ofhq_pipeline.warehouse.deployment import DUCKDB_WRITER_POOL, POSTGRES_INSTANCE
 
 ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PARTITIONS = int(os.environ.get("BENCH_PG_PARTITIONS", "6"))

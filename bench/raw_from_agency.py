@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from ofhq_pipeline.resources.lake import RAW_COLUMNS, Lake, atomic_write, new_batch_id
+from ofhq_pipeline.lake import RAW_COLUMNS, Lake, atomic_write, new_batch_id
 
 
 def iso(col: str) -> pl.Expr:

@@ -22,7 +22,7 @@ CREATOR_MONEY_COLUMNS = [
 
 
 def lake():
-    from ofhq_pipeline.resources.lake import Lake
+    from ofhq_pipeline.lake import Lake
     from ofhq_pipeline.settings import Paths
 
     return Lake(Paths(home=HOME, warehouse=HOME / "warehouse.duckdb",
@@ -129,11 +129,16 @@ def main() -> None:
         seconds, per_step = materialize(assets=MONEY_MARTS)
         result = {"seconds": seconds, "steps": per_step}
     elif step == "marts":
-        seconds, per_step = materialize(["fan_aggregates", "marts"],
-                                        exclude=[["marts", "system_stats"], ["published", "analysts_marts"]])
+        from ofhq_pipeline import registry
+
+        # The money and lifecycle models, fan_profile included (the creator's run less the
+        # classifier, vault, chatters, segments and publishing).
+        keys = [m.path for m in registry.MODELS if m.layer in ("intermediate", "marts")
+                and m.domain in ("money", "lifecycle") and m.built_by != "publish_marts"]
+        seconds, per_step = materialize(assets=keys)
         result = {"seconds": seconds, "steps": per_step}
     elif step == "publish":
-        from ofhq_pipeline.defs.marts.publish import publish
+        from ofhq_pipeline.warehouse.publish import publish
 
         store = lake()
         creators = json.loads((HOME / "creators.json").read_text())

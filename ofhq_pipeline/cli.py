@@ -210,7 +210,7 @@ def demo_shifts(agency, as_of: datetime, home: Path) -> str:
 
 def print_invariants(paths: Paths) -> None:
     """The fan profile invariants over the analysts' file, as the demo's last word on quality."""
-    from ofhq_pipeline.defs.marts.invariants import invariant_summary
+    from ofhq_pipeline.marts.invariants import invariant_summary
 
     con = duckdb.connect(str(paths.analysts_marts), read_only=True)
     try:

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ofhq_pipeline.chatters.resource import ChattersResource
 from ofhq_pipeline.defs.chatters.assets import chatter_assets
-from ofhq_pipeline.defs.creators.assets import creator_accounts
-from ofhq_pipeline.defs.creators.jobs import creator_sync_job, discover_creators_job
-from ofhq_pipeline.defs.creators.schedules import creator_discovery_schedule, periodic_sync_schedule
-from ofhq_pipeline.defs.ingest.assets import raw_assets
 from ofhq_pipeline.defs.intelligence.assets import intelligence_assets
 from ofhq_pipeline.defs.intelligence.sensors import build_reclassify_sensor
 from ofhq_pipeline.defs.lifecycle.assets import lifecycle_assets
@@ -17,7 +12,6 @@ from ofhq_pipeline.defs.lifecycle.jobs import stage_decay_job
 from ofhq_pipeline.defs.lifecycle.schedules import stage_decay_schedule
 from ofhq_pipeline.defs.ltv.assets import ltv_assets
 from ofhq_pipeline.defs.marts.assets import mart_assets
-from ofhq_pipeline.defs.marts.publish import publish_marts
 from ofhq_pipeline.defs.realtime.assets import realtime_assets
 from ofhq_pipeline.defs.realtime.jobs import realtime_update_job
 from ofhq_pipeline.defs.realtime.sensors import webhook_sensor
@@ -27,18 +21,25 @@ from ofhq_pipeline.defs.report.assets import (
     system_report_schedule,
 )
 from ofhq_pipeline.defs.segments.assets import segment_assets
+from ofhq_pipeline.defs.source.accounts import creator_accounts
+from ofhq_pipeline.defs.source.assets import raw_assets
+from ofhq_pipeline.defs.source.jobs import creator_sync_job, discover_creators_job
+from ofhq_pipeline.defs.source.schedules import creator_discovery_schedule, periodic_sync_schedule
 from ofhq_pipeline.defs.staging.assets import staging_assets
 from ofhq_pipeline.defs.vault.assets import vault_assets
-from ofhq_pipeline.realtime.telegram import TelegramResource
+from ofhq_pipeline.defs.warehouse.assets import publish_marts
 from ofhq_pipeline.resources.alert_rules import AlertRules
 from ofhq_pipeline.resources.api import OfapiResource
+from ofhq_pipeline.resources.chatters import ChattersResource
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.landing import LandingResource
+from ofhq_pipeline.resources.locked import env_or
+from ofhq_pipeline.resources.marts_postgres import MartsPostgresResource
 from ofhq_pipeline.resources.openai_classifier import OpenAIClassifierResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
-from ofhq_pipeline.settings import DEFAULT_SIMULATOR_URL, env_or, keep_files_private
-from ofhq_pipeline.vault.resource import VaultTaggerResource
-from ofhq_pipeline.warehouse.resource import MartsPostgresResource
+from ofhq_pipeline.resources.telegram import TelegramResource
+from ofhq_pipeline.resources.vault_tagger import VaultTaggerResource
+from ofhq_pipeline.settings import DEFAULT_SIMULATOR_URL, keep_files_private
 
 
 def resources() -> dict[str, dg.ConfigurableResource]:

@@ -1,8 +1,8 @@
 """Every OFHQ_* / OFAPI_* setting, read in one place.
 
 Paths and switches are plain settings; secrets never pass through here as values: resources
-receive them as Dagster `EnvVar`s (see `env_or`), so they are resolved at run time and never
-written into run configuration or metadata.
+receive them as Dagster `EnvVar`s (`ofhq_pipeline.resources.locked.env_or`), so they are resolved
+at run time and never written into run configuration or metadata.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-import dagster as dg
 
 DEFAULT_SIMULATOR_URL = "http://127.0.0.1:8788"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -27,11 +25,6 @@ def keep_files_private() -> None:
     calls this once, so no writer can forget a mode.
     """
     os.umask(0o077)
-
-
-def env_or(name: str, default: str | None = None) -> str | dg.EnvVar | None:
-    """`EnvVar(name)` when the variable is set, else the default (Dagster fails on unset EnvVars)."""
-    return dg.EnvVar(name) if os.environ.get(name) else default
 
 
 def parse_instant(text: str) -> datetime:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ofhq_pipeline.defs.creators.partitions import creator_partitions
+from ofhq_pipeline.defs.partitions import creator_partitions
 from ofhq_pipeline.resources.sync_settings import AS_OF_TAG, FULL_HISTORY_TAG
 from ofhq_pipeline.settings import PROJECT_ROOT, Paths
 

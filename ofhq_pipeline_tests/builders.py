@@ -11,17 +11,21 @@ from pathlib import Path
 
 import duckdb
 
-from ofhq_pipeline.lifecycle.models import INTERMEDIATE_MODELS, build_intermediate, record_events
-from ofhq_pipeline.resources.lake import Lake
+from ofhq_pipeline import registry
+from ofhq_pipeline.lake import Lake
+from ofhq_pipeline.lifecycle.models import LOG_KEY, record_events
 from ofhq_pipeline.settings import Paths
 
 CREATOR = "acct_test"
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 
-# Models in dependency order, as the asset graph runs them.
-STAGING = ["fans", "subscription_periods", "transactions", "messages", "chats", "vault_media"]
-MARTS = [("marts", "transactions"), ("intermediate", "fan_money"), ("marts", "fan_profile"),
-         ("marts", "creator_revenue_daily"), ("marts", "creators")]
+# The models `build` runs (in the registry's build order): staging, money, lifecycle, profile.
+BUILT = [
+    *(m.key for m in registry.models(layer="staging")),
+    "marts/transactions", "intermediate/fan_money", "intermediate/fan_personality",
+    "intermediate/fan_engagement", "intermediate/fan_stage", LOG_KEY, "marts/fan_profile",
+    "marts/creator_revenue_daily", "marts/creators",
+]
 
 
 def iso(at: datetime) -> str:
@@ -109,24 +113,34 @@ def write_sync(lake: Lake, *, fetched_at: datetime, fans=(), transactions=(), ch
     lake.write_raw_batch("vault_media", creator_id, [], **opts)
 
 
-def build(lake: Lake, as_of: datetime, *, creator_id: str = CREATOR, run_id: str = "run1"):
-    """Every staging, lifecycle and mart model of the creator, in dependency order (the lifecycle
-    steps are the library functions its assets call); returns what the evaluation appended to
-    the lifecycle log."""
-    for table in STAGING:
-        with lake.session(creator_id) as con:
-            lake.write_model(con, f"staging/{table}", lake.staging_path(table, creator_id))
+def build(lake: Lake, as_of: datetime, *, creator_id: str = CREATOR, run_id: str = "run1",
+          skip: tuple[str, ...] = ()):
+    """Every staging, money, lifecycle and profile model of the creator, in the registry's build
+    order, as the assets run them (the lifecycle log through the library function its asset
+    calls), less the models in `skip`; returns what the evaluation appended to the lifecycle
+    log."""
     recorded = None
-    for layer, table in MARTS:
-        if (layer, table) == ("marts", "fan_profile"):  # the lifecycle models come first
-            for model in INTERMEDIATE_MODELS:
-                build_intermediate(lake, model, creator_id, as_of=as_of, run_id=run_id)
+    for model in registry.in_build_order(k for k in BUILT if k not in skip):
+        if model.key == LOG_KEY:
             recorded = record_events(lake, creator_id, as_of=as_of, run_id=run_id)
-        path = (lake.mart_path(table, creator_id, run_id) if layer == "marts"
-                else lake.staging_path(table, creator_id, layer=layer))
-        with lake.session(creator_id, as_of=as_of, run_id=run_id) as con:
-            lake.write_model(con, f"{layer}/{table}", path)
+            continue
+        staging = model.layer == "staging"
+        with lake.session(creator_id, as_of=None if staging else as_of,
+                          run_id=None if staging else run_id) as con:
+            lake.write_model(con, model.key, lake.model_path(model.key, creator_id, run_id))
     return recorded
+
+
+def build_model(lake: Lake, key: str, *, as_of: datetime, creator_id: str = CREATOR,
+                run_id: str = "run1", prepare=None) -> Path:
+    """One SQL model of the registry run as its asset runs it (`prepare(session)` first: session
+    variables); the file written."""
+    path = lake.model_path(key, creator_id, run_id)
+    with lake.session(creator_id, as_of=as_of, run_id=run_id) as con:
+        if prepare is not None:
+            prepare(con)
+        lake.write_model(con, key, path)
+    return path
 
 
 def parquet_dicts(path, *, where: str = "true", order: str = "1") -> list[dict]:

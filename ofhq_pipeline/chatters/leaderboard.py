@@ -1,7 +1,7 @@
 """The chatter leaderboard: the last days' KPIs and QA per chatter, as rows or a Markdown table.
 
 Made for the System Intelligence report, which already holds the analysts' file open
-(`collect` in ofhq_pipeline/defs/report/render.py):
+(`collect` in ofhq_pipeline/report/render.py):
 
     from ofhq_pipeline.chatters.leaderboard import chatter_leaderboard
     data.chatter_leaderboard = chatter_leaderboard(con)        # in collect(), con still open

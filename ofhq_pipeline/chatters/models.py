@@ -20,35 +20,17 @@ from pathlib import Path
 import duckdb
 
 from ofhq_pipeline.chatters.shifts import ShiftSet
-from ofhq_pipeline.resources.lake import Lake, quote, sql_text
+from ofhq_pipeline.lake import Lake, quote, sql_text
 
 ATTRIBUTION_MODELS = ("shift_segments", "message_attribution", "purchase_attribution", "fan_turns")
 KPI_MARTS = ("chatter_performance_daily", "chatter_shift_performance", "chatter_shift_issues")
 # Outside a run, only the creator's current marts are visible (no run folder has this name).
 CURRENT_MARTS_ONLY = "_current_marts_only"
 
-EMPTY_PURCHASES = (
-    "SELECT CAST(NULL AS VARCHAR) AS transaction_id, CAST(NULL AS BIGINT) AS fan_id, "
-    "CAST(NULL AS TIMESTAMPTZ) AS created_at, CAST(NULL AS VARCHAR) AS type, "
-    "CAST(NULL AS BIGINT) AS amount_cents WHERE false"
-)
-EMPTY_PREFERENCES = (
-    "SELECT CAST(NULL AS BIGINT) AS fan_id, CAST(NULL AS VARCHAR) AS tone_preference WHERE false"
-)
-
-
 @dataclass(frozen=True)
 class KpiSettings:
     tip_window_minutes: int = 30  # a tip within this long after a chatter's message is his
     wait_minutes: int = 60  # a fan waiting longer than this for an answer was left waiting
-
-
-def has_view(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    (n,) = con.execute(
-        "SELECT count(*) FROM duckdb_views() WHERE schema_name = ? AND view_name = ?",
-        [schema, name],
-    ).fetchone()
-    return n > 0
 
 
 def prepare(
@@ -64,6 +46,7 @@ def prepare(
     `since` limits attribution to messages and purchases from then on (QA reads a few days);
     `models` the attribution tables built (in order)."""
     con.execute("CREATE SCHEMA IF NOT EXISTS chatters")
+    con.execute(sql_text("chatters/kpi_columns"))  # the KPI marts' shared column list
     con.register("_chatter_shifts", shift_set.shifts)
     con.register("_chatter_shift_problems", shift_set.problems)
     con.execute("CREATE OR REPLACE VIEW chatters.shifts AS SELECT * FROM _chatter_shifts")
@@ -74,17 +57,13 @@ def prepare(
     con.execute("SET VARIABLE chatter_wait_minutes = ?", [settings.wait_minutes])
     if since is not None:
         con.execute("SET VARIABLE chatter_since = CAST(? AS TIMESTAMPTZ)", [since.isoformat()])
-    purchases = (
-        "SELECT transaction_id, fan_id, created_at, type, amount_cents FROM marts.transactions "
-        "WHERE is_purchase AND created_at <= as_of()"
-        if has_view(con, "marts", "transactions") else EMPTY_PURCHASES
+    # The session reads a mart not built yet as an empty table of its shape.
+    con.execute(
+        "CREATE OR REPLACE VIEW chatters.purchases AS SELECT transaction_id, fan_id, created_at, "
+        "type, amount_cents FROM marts.transactions WHERE is_purchase AND created_at <= as_of()"
     )
-    con.execute(f"CREATE OR REPLACE VIEW chatters.purchases AS {purchases}")
-    preferences = (
-        "SELECT fan_id, tone_preference FROM marts.fan_preferences"
-        if has_view(con, "marts", "fan_preferences") else EMPTY_PREFERENCES
-    )
-    con.execute(f"CREATE OR REPLACE VIEW chatters.fan_preferences AS {preferences}")
+    con.execute("CREATE OR REPLACE VIEW chatters.fan_preferences AS "
+                "SELECT fan_id, tone_preference FROM marts.fan_preferences")
     for model in models:  # tables: every mart reads them, built once
         con.execute(
             f"CREATE OR REPLACE TABLE chatters.{model} AS {sql_text(f'chatters/{model}')}"

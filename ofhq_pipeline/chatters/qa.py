@@ -43,10 +43,11 @@ from ofhq_pipeline.chatters.models import KpiSettings, chatter_session
 from ofhq_pipeline.chatters.qa_llm import LLMReviewer
 from ofhq_pipeline.chatters.qa_rules import RULES_MODEL, RulesReviewer
 from ofhq_pipeline.chatters.shifts import ShiftSet
-from ofhq_pipeline.intelligence.llm import Budget
 from ofhq_pipeline.intelligence.store import file_lock
 from ofhq_pipeline.intelligence.windows import with_names
-from ofhq_pipeline.resources.lake import Lake, atomic_write, sql_text
+from ofhq_pipeline.lake import Lake, atomic_write, sql_text
+from ofhq_pipeline.llm.chat import Budget
+from ofhq_pipeline.llm.tally import StepReport
 
 TABLE = "chat_qa_reviews"
 TS = pl.Datetime("us", "UTC")
@@ -85,40 +86,21 @@ class QASettings:
 
 
 @dataclass
-class QAReport:
-    creator_id: str
-    model: str
-    method: str
+class QAReport(StepReport):
     sampled: int = 0
     reviewed: int = 0
-    failed: int = 0
     skipped_reviewed: int = 0
-    skipped_failed: int = 0
-    pending_budget: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
     first_day: str = ""
     last_day: str = ""
-    stop_reason: str | None = None
     sample_reasons: dict[str, int] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
     mart_rows: int = 0
-
-    @property
-    def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
 
     def metadata(self) -> dict:
         """For the materialization: counts, tokens, dollars; never a secret or a text."""
         data = asdict(self)
-        data["tokens"] = self.tokens
-        data["dollars"] = round(self.cost_usd, 6)
-        data["errors"] = json.dumps(self.errors[:5])
         data["sample_reasons"] = json.dumps(self.sample_reasons, sort_keys=True)
-        data["stop_reason"] = self.stop_reason or ""
         data["dagster/row_count"] = data.pop("mart_rows")
-        return data
+        return {**data, **self.spend_metadata(), "errors": json.dumps(self.errors[:5])}
 
 
 # ---- state ----------------------------------------------------------------------------------
@@ -227,7 +209,7 @@ def sample_conversations(
         con.execute(f"CREATE TABLE chatters.qa_sample AS {sql_text('chatters/qa_sample')}")
         sample = con.sql("SELECT * FROM chatters.qa_sample").pl()
         messages = with_names(con.sql(sql_text("chatters/qa_messages")).pl(),
-                              con.sql(sql_text("intelligence/fan_names")).pl())
+                              con.sql(sql_text("marts/fan_classifications/fan_names")).pl())
         purchases = con.sql(sql_text("chatters/qa_purchases")).pl()
         tones = con.sql(sql_text("chatters/qa_fan_tone")).pl()
     return build_conversations(creator_id, sample, messages, purchases, tones,
@@ -290,17 +272,6 @@ def review_creator(
 
 
 def record(report: QAReport, outcome: ReviewOutcome) -> None:
-    report.pending_budget += len(outcome.pending)
-    report.stop_reason = report.stop_reason or outcome.stop_reason
-    for r in outcome.reviews:
-        report.prompt_tokens += r.prompt_tokens
-        report.completion_tokens += r.completion_tokens
-        report.cost_usd += r.cost_usd or 0.0
-        if r.status == OK:
-            report.reviewed += 1
-        else:
-            report.failed += 1
-            if r.error:
-                report.errors.append(
-                    f"{r.conversation.chatter}/{r.conversation.fan_id}/{r.conversation.day}: "
-                    f"{r.error}")
+    report.reviewed += report.record(
+        outcome.reviews, len(outcome.pending), outcome.stop_reason,
+        lambda r: f"{r.conversation.chatter}/{r.conversation.fan_id}/{r.conversation.day}")

@@ -1,6 +1,6 @@
 """The LLM reviewer: one chat completion per conversation, its answer held to a strict JSON schema.
 
-It is the classifier's machinery (`intelligence.llm.SchemaChat`) applied to another question:
+It is the classifier's machinery (`llm.chat.SchemaChat`) applied to another question:
 the same `LLMSettings` (key, endpoint, model, concurrency, retries, timeout, prices) from
 `OpenAIClassifierResource`, the same official `openai` client (429, 5xx and timeouts retried by
 the client with backoff honouring `Retry-After`), the same budget (`Budget`: count and dollars
@@ -24,9 +24,9 @@ from ofhq_pipeline.chatters.conversations import (
     with_message_ids,
 )
 from ofhq_pipeline.chatters.qa_schema import RESPONSE_FORMAT, QAOutput
-from ofhq_pipeline.intelligence.llm import Budget, SchemaChat
-from ofhq_pipeline.intelligence.pricing import cost_usd
-from ofhq_pipeline.intelligence.results import parse_completion
+from ofhq_pipeline.llm.answers import parse_completion
+from ofhq_pipeline.llm.chat import Budget, SchemaChat
+from ofhq_pipeline.llm.pricing import cost_usd
 
 SYSTEM_PROMPT = """\
 Review one chatter's conversation with one fan of a creator's paid chat, for the agency's \
@@ -123,9 +123,7 @@ class LLMReviewer(SchemaChat):
             conversation=conversation,
             model=self.model,
             method=self.method,
-            status=answered.status,
             reviewed_at=clock(),
             output=answered.output,
-            error=answered.error,
-            **answered.spend(),
+            **answered.row(),
         )

@@ -40,22 +40,8 @@ from ofhq_pipeline.intelligence.engine import (
     plan,
     record,
 )
-from ofhq_pipeline.intelligence.llm import Budget, LLMSettings, openai_client, with_correction
-from ofhq_pipeline.intelligence.pricing import DEFAULT_EXPECTED_COMPLETION_TOKENS, cost_usd
 from ofhq_pipeline.intelligence.prompt import estimate_prompt_tokens, request_body
-from ofhq_pipeline.intelligence.results import (
-    FAILED,
-    OK,
-    Classification,
-    InvalidAnswer,
-    Outcome,
-    Refused,
-    Usage,
-    fact_times,
-    parse_answer,
-    safe_error,
-    with_message_ids,
-)
+from ofhq_pipeline.intelligence.results import Classification, Outcome, classification, read_output
 from ofhq_pipeline.intelligence.store import (
     apply_results,
     creator_lock,
@@ -65,7 +51,10 @@ from ofhq_pipeline.intelligence.store import (
     write_json,
 )
 from ofhq_pipeline.intelligence.windows import Window, WindowConfig, build_windows, read_inputs
-from ofhq_pipeline.resources.lake import Lake, atomic_write
+from ofhq_pipeline.lake import Lake, atomic_write
+from ofhq_pipeline.llm.answers import Answered, Usage, read_answer, safe_error
+from ofhq_pipeline.llm.chat import Budget, LLMSettings, openai_client, with_correction
+from ofhq_pipeline.llm.pricing import DEFAULT_EXPECTED_COMPLETION_TOKENS, cost_usd
 
 ENDPOINT = "/v1/chat/completions"
 TERMINAL = ("completed", "failed", "expired", "cancelled")
@@ -305,46 +294,29 @@ class BatchRunner:
         price = self.settings.price
         response = line.get("response") or {}
         body = response.get("body") or {}
-        usage = Usage.of(body)
-        usd = cost_usd(price, usage.prompt_tokens, usage.completion_tokens, batch=True) or 0.0
-        output, error, attempts = None, None, 1
         if line.get("error") or response.get("status_code", 200) >= 400:
             detail = line.get("error") or body.get("error") or {}
-            error = f"batch error: {json.dumps(detail)[:300]}"
+            answered = Answered(None, f"batch error: {json.dumps(detail)[:300]}")
         else:
-            try:
-                output = with_message_ids(parse_answer(body), window)
-            except Refused as exc:
-                error = str(exc)
-            except InvalidAnswer as exc:
-                error = f"invalid answer: {exc}"
-                if request is not None:  # asked once more, live
-                    attempts = 2
-                    output, error, retry_usage = self._retry_live(request, body, str(exc), window)
-                    usage = usage + retry_usage
-                    usd += cost_usd(price, retry_usage.prompt_tokens,
-                                    retry_usage.completion_tokens, retry_usage.cached_tokens) or 0.0
-        return Classification(
-            fan_id=window.fan_id, window_hash=window.window_hash, model=self.settings.model,
-            method="batch", status=OK if output is not None else FAILED,
-            classified_at=classified_at, output=output, error=error,
-            prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-            cached_tokens=usage.cached_tokens, cost_usd=usd if price else None,
-            attempts=attempts, message_count=window.message_count,
-            fact_times=fact_times(output, window) if output is not None else {},
-        )
+            answered = read_answer(body, read_output(window))
+        usage = Usage.of(body)
+        usd = cost_usd(price, usage.prompt_tokens, usage.completion_tokens, batch=True) or 0.0
+        attempts = 1
+        if answered.retry is not None and request is not None:  # asked once more, live
+            attempts = 2
+            answered = self._retry_live(request, body, answered.retry, window)
+            usage = usage + answered.usage
+            usd += cost_usd(price, answered.usage.prompt_tokens, answered.usage.completion_tokens,
+                            answered.usage.cached_tokens) or 0.0
+        answered = Answered(answered.output, answered.error, usage, usd if price else None,
+                            attempts)
+        return classification(window, self.settings.model, "batch", answered, classified_at)
 
-    def _retry_live(self, request: dict, answer: dict, reason: str, window: Window):
+    def _retry_live(self, request: dict, answer: dict, reason: str, window: Window) -> Answered:
         try:
             retried = self.client.chat.completions.create(
                 **with_correction(request, answer, reason)
             ).model_dump()
         except openai.APIError as exc:
-            return None, safe_error(exc, self.settings.api_key), Usage()
-        usage = Usage.of(retried)
-        try:
-            return with_message_ids(parse_answer(retried), window), None, usage
-        except Refused as exc:
-            return None, str(exc), usage
-        except InvalidAnswer as exc:
-            return None, f"invalid answer: {exc}", usage
+            return Answered(None, safe_error(exc, self.settings.api_key))
+        return read_answer(retried, read_output(window))

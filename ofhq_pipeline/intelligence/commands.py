@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 import click
 
 from ofhq_pipeline.intelligence.engine import RunReport, classify_creator
-from ofhq_pipeline.intelligence.llm import DEFAULT_MODEL, LLMClassifier
+from ofhq_pipeline.intelligence.llm import LLMClassifier
 from ofhq_pipeline.intelligence.store import write_marts
-from ofhq_pipeline.resources.lake import Lake
+from ofhq_pipeline.lake import Lake
+from ofhq_pipeline.llm.chat import DEFAULT_MODEL
 from ofhq_pipeline.resources.openai_classifier import OpenAIClassifierResource
 from ofhq_pipeline.settings import Paths, as_of_from_env
 
@@ -54,8 +55,8 @@ def classify_command(
     echo: Callable[[str], None] = print,
 ) -> list[RunReport]:
     """Classify the creators' changed fans; returns one report per creator."""
-    from ofhq_pipeline.defs.marts.publish import publish, publish_lock
     from ofhq_pipeline.intelligence.batch import BatchRunner
+    from ofhq_pipeline.warehouse.publish import publish, publish_lock
 
     lake = lake or Lake(Paths.from_env())
     resource = resource or resource_from_env()

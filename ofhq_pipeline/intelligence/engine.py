@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from ofhq_pipeline.intelligence.llm import LLMClassifier
-from ofhq_pipeline.intelligence.results import FAILED, OK, Outcome
+from ofhq_pipeline.intelligence.results import FAILED, Outcome
 from ofhq_pipeline.intelligence.rules import RulesClassifier
 from ofhq_pipeline.intelligence.store import (
     apply_results,
@@ -40,7 +40,8 @@ from ofhq_pipeline.intelligence.store import (
     write_marts,
 )
 from ofhq_pipeline.intelligence.windows import WindowConfig, Windows, build_windows, read_inputs
-from ofhq_pipeline.resources.lake import Lake
+from ofhq_pipeline.lake import Lake
+from ofhq_pipeline.llm.tally import StepReport
 
 SEND = "send"
 UNCHANGED = "unchanged"
@@ -51,39 +52,20 @@ DEBOUNCED = "debounced"
 
 
 @dataclass
-class RunReport:
-    creator_id: str
-    model: str
-    method: str
+class RunReport(StepReport):
     fans: int = 0
     classified: int = 0
-    failed: int = 0
     skipped_unchanged: int = 0
-    pending_budget: int = 0
     debounced: int = 0
-    skipped_failed: int = 0
     in_batch: int = 0
     silent: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    stop_reason: str | None = None
-    errors: list[str] = field(default_factory=list)
     mart_rows: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
 
     def metadata(self) -> dict:
         """For the asset's materialization: counts, tokens, dollars; never a secret."""
         data = asdict(self)
         data.pop("mart_rows")
-        data["tokens"] = self.tokens
-        data["dollars"] = round(self.cost_usd, 6)
-        data["errors"] = json.dumps(self.errors[:5])
-        data["stop_reason"] = self.stop_reason or ""
-        return data
+        return {**data, **self.spend_metadata(), "errors": json.dumps(self.errors[:5])}
 
 
 def plan(
@@ -208,15 +190,5 @@ def classify_creator(
 
 
 def record(report: RunReport, outcome: Outcome) -> None:
-    report.pending_budget += len(outcome.pending)
-    report.stop_reason = report.stop_reason or outcome.stop_reason
-    for r in outcome.results:
-        report.prompt_tokens += r.prompt_tokens
-        report.completion_tokens += r.completion_tokens
-        report.cost_usd += r.cost_usd or 0.0
-        if r.status == OK:
-            report.classified += 1
-        else:
-            report.failed += 1
-            if r.error:
-                report.errors.append(f"fan {r.fan_id}: {r.error}")
+    report.classified += report.record(outcome.results, len(outcome.pending), outcome.stop_reason,
+                                       lambda r: f"fan {r.fan_id}")

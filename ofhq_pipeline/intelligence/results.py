@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
-
-from pydantic import BaseModel, ValidationError
 
 from ofhq_pipeline.intelligence.schema import SIGNALS, ClassifierOutput
 from ofhq_pipeline.intelligence.windows import Window
+from ofhq_pipeline.llm.answers import Answered, parse_completion
 
 OK = "ok"
 FAILED = "failed"
-M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
@@ -48,62 +45,6 @@ class Outcome:
     stop_reason: str | None = None
 
 
-class InvalidAnswer(Exception):
-    """The answer is not a valid output (retried once)."""
-
-
-class Refused(Exception):
-    """The model refused (not retried)."""
-
-
-@dataclass(frozen=True)
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cached_tokens: int = 0
-
-    @classmethod
-    def of(cls, body: dict) -> Usage:
-        usage = body.get("usage") or {}
-        details = usage.get("prompt_tokens_details") or {}
-        return cls(
-            int(usage.get("prompt_tokens") or 0),
-            int(usage.get("completion_tokens") or 0),
-            int(details.get("cached_tokens") or 0),
-        )
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.prompt_tokens + other.prompt_tokens,
-            self.completion_tokens + other.completion_tokens,
-            self.cached_tokens + other.cached_tokens,
-        )
-
-
-def parse_completion(body: dict, schema: type[M]) -> M:
-    """A chat-completion body (as JSON) to a validated `schema` instance; raises InvalidAnswer or
-    Refused."""
-    choices = body.get("choices") or []
-    if not choices:
-        raise InvalidAnswer("no choices in the answer")
-    choice = choices[0] or {}
-    message = choice.get("message") or {}
-    if message.get("refusal"):
-        raise Refused(f"refused: {str(message['refusal'])[:300]}")
-    if choice.get("finish_reason") == "length":
-        raise InvalidAnswer("answer cut off at the token limit")
-    content = message.get("content")
-    if not content:
-        raise InvalidAnswer("empty answer")
-    try:
-        return schema.model_validate_json(content)
-    except ValidationError as exc:
-        errors = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}" for e in exc.errors()[:5]
-        )
-        raise InvalidAnswer(f"schema: {errors}") from None
-
-
 def parse_answer(body: dict) -> ClassifierOutput:
     """A chat-completion body (as JSON) to a validated output; raises InvalidAnswer or Refused."""
     return parse_completion(body, ClassifierOutput)
@@ -120,6 +61,30 @@ def with_message_ids(output: ClassifierOutput, window: Window) -> ClassifierOutp
     return ClassifierOutput.model_validate(data)
 
 
+def read_output(window: Window) -> Callable[[dict], ClassifierOutput]:
+    """How an answer about `window` is read: validated, its transcript ids made message ids."""
+    return lambda body: with_message_ids(parse_answer(body), window)
+
+
+def classification(
+    window: Window, model: str, method: str, answered: Answered[ClassifierOutput],
+    classified_at: datetime,
+) -> Classification:
+    """The fan's classification row from one answered request (live or batch)."""
+    output = answered.output
+    return Classification(
+        fan_id=window.fan_id,
+        window_hash=window.window_hash,
+        model=model,
+        method=method,
+        classified_at=classified_at,
+        output=output,
+        **answered.row(),
+        message_count=window.message_count,
+        fact_times=fact_times(output, window) if output is not None else {},
+    )
+
+
 def fact_times(output: ClassifierOutput, window: Window) -> dict[int, datetime]:
     """When each fact's source message was written (output with real message ids)."""
     times = {}
@@ -128,17 +93,6 @@ def fact_times(output: ClassifierOutput, window: Window) -> dict[int, datetime]:
         if fact.message_id is not None and at is not None:
             times[fact.message_id] = at
     return times
-
-
-_KEY_LIKE = re.compile(r"\b(?:sk|rk|pk)-[A-Za-z0-9_*\-]{6,}")
-
-
-def safe_error(exc: BaseException, secret: str | None = None) -> str:
-    """An error's class and message, without anything that looks like a key."""
-    text = f"{type(exc).__name__}: {exc}"
-    if secret:
-        text = text.replace(secret, "***")
-    return _KEY_LIKE.sub("***", text)[:500]
 
 
 def output_json(output: ClassifierOutput | None) -> str | None:

@@ -15,10 +15,8 @@ flattened, for `fan_profile`).
 
 from __future__ import annotations
 
-import fcntl
 import json
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 
@@ -27,7 +25,7 @@ import polars as pl
 from ofhq_pipeline.intelligence.results import OK, Classification, output_json
 from ofhq_pipeline.intelligence.rules import RULES_MODEL
 from ofhq_pipeline.intelligence.schema import SIGNALS
-from ofhq_pipeline.resources.lake import Lake, atomic_write
+from ofhq_pipeline.lake import Lake, atomic_write, file_lock
 
 TS = pl.Datetime("us", "UTC")
 
@@ -102,18 +100,6 @@ def state_path(lake: Lake, table: str, creator_id: str) -> Path:
 def creator_lock(lake: Lake, creator_id: str) -> AbstractContextManager[None]:
     """One writer of a creator's classifier state at a time (asset runs, the classify command)."""
     return file_lock(state_dir(lake) / "locks" / f"{creator_id}.lock")
-
-
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive `flock` on `path` (created, with its folder, if missing) while inside."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def empty(schema: dict) -> pl.DataFrame:

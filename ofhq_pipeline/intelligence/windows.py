@@ -18,7 +18,7 @@ from datetime import datetime
 import polars as pl
 
 from ofhq_pipeline.intelligence.redact import MAX_MESSAGE_CHARS, clean_expr
-from ofhq_pipeline.resources.lake import Lake, sql_text
+from ofhq_pipeline.lake import Lake, sql_text
 
 MESSAGE_COLUMNS = {
     "fan_id": pl.Int64,
@@ -118,14 +118,14 @@ def read_inputs(
     the classify command, only the current ones: no run folder has that name).
     """
     with lake.session(creator_id, as_of=as_of, run_id=run_id or "_current_marts_only") as con:
-        messages = con.sql(sql_text("intelligence/window_messages")).pl()
-        names = con.sql(sql_text("intelligence/fan_names")).pl()
+        messages = con.sql(sql_text("marts/fan_classifications/window_messages")).pl()
+        names = con.sql(sql_text("marts/fan_classifications/fan_names")).pl()
         has_transactions = con.execute(
             "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'marts' "
             "AND view_name = 'transactions'"
         ).fetchone()[0]
         purchases = (
-            con.sql(sql_text("intelligence/window_purchases")).pl()
+            con.sql(sql_text("marts/fan_classifications/window_purchases")).pl()
             if has_transactions
             else empty_purchases()
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ofhq_pipeline.resources.lake import Lake, quote, sql_text
+from ofhq_pipeline.lake import Lake, quote
 
 
 def fan_agency_path(store: Lake) -> Path:
@@ -27,13 +27,12 @@ def write_fan_agency(store: Lake, fan_profiles: list[Path] | None = None) -> int
         return 0
     con = store.connect()
     try:
-        con.execute(sql_text("lifecycle/macros"))
         con.execute("CREATE SCHEMA marts")
         sources = "[" + ", ".join(quote(f) for f in files) + "]"
         con.execute(
             "CREATE VIEW marts.fan_profile AS "
             f"SELECT * FROM read_parquet({sources}, union_by_name = true)"
         )
-        return store.write_model(con, "lifecycle/fan_agency", fan_agency_path(store))
+        return store.write_model(con, "marts/fan_agency", fan_agency_path(store))
     finally:
         con.close()

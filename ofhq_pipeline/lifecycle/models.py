@@ -1,16 +1,10 @@
-"""The lifecycle models of one creator, and the append-only log of his fans' lifecycle events.
+"""The append-only log of a creator's fans' lifecycle events (marts/fan_lifecycle_events).
 
-Every lifecycle model runs in the creator's usual DuckDB session (`Lake.session`) plus:
-
-- `sql/lifecycle/macros.sql`: the thresholds of fan-profile.md (temperature, spend tiers,
-  time-waster score, stage windows);
-- `intelligence.fan_personality`: the classifier's per-fan table, `marts.fan_personality` (this
-  run's, else the creator's current one), when the classifier has written one for the creator;
-  else an empty relation of its shape (`sql/lifecycle/fan_personality_fallback.sql`), so the
-  models bind before the classifier ever ran;
-- `lifecycle.recorded_events`: the creator's lifecycle log as recorded so far (`log_path`),
-  `event_seq` numbering his events in the order they were appended and `event_id` (the creator
-  and that number) keying them over every creator's log.
+Its query and its two steps (sql/marts/fan_lifecycle_events.sql, and stage_changes.sql and
+milestones.sql beside it) run in the creator's usual session (`Lake.session`) plus
+`lifecycle.recorded_events`: the creator's log as recorded so far (`log_path`), `event_seq`
+numbering his events in the order they were appended and `event_id` (the creator and that
+number) keying them over every creator's log.
 
 The log is appended to, never rewritten: an evaluation at `as_of` adds the stage changes and
 milestones the log does not hold yet, in one atomic file replacement under a per-creator lock,
@@ -20,18 +14,18 @@ analysts' file. Evaluating the same `as_of` again appends nothing.
 
 from __future__ import annotations
 
-import fcntl
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
-from ofhq_pipeline.resources.lake import (
+from ofhq_pipeline.lake import (
     Lake,
     atomic_write,
+    empty_select,
+    file_lock,
     link_or_copy,
     parquet_rows,
     quote,
@@ -39,10 +33,7 @@ from ofhq_pipeline.resources.lake import (
 )
 
 LOG_TABLE = "fan_lifecycle_events"
-# The classifier's per-fan mart (ofhq_pipeline/intelligence/store.py), read when it exists.
-PERSONALITY_MART = "fan_personality"
-# The intermediate models of the lifecycle, in the order they build on each other.
-INTERMEDIATE_MODELS = ("fan_personality", "fan_engagement", "fan_stage")
+LOG_KEY = f"marts/{LOG_TABLE}"
 
 
 def log_path(store: Lake, creator_id: str) -> Path:
@@ -50,23 +41,10 @@ def log_path(store: Lake, creator_id: str) -> Path:
     return store.staging_path(LOG_TABLE, creator_id, layer="lifecycle")
 
 
-def attach_lifecycle(
-    con: duckdb.DuckDBPyConnection, store: Lake, creator_id: str, run_id: str | None = None
-) -> None:
-    """Add the lifecycle macros and the `intelligence`, `lifecycle` views to a creator session."""
-    con.execute(sql_text("lifecycle/macros"))
-    con.execute("CREATE SCHEMA IF NOT EXISTS intelligence")
+def attach_log(con: duckdb.DuckDBPyConnection, store: Lake, creator_id: str,
+               run_id: str | None = None) -> None:
+    """Add `lifecycle.recorded_events` and the run id the log's new events carry."""
     con.execute("CREATE SCHEMA IF NOT EXISTS lifecycle")
-    # The fallback is unioned by name with the real table, so a column the classifier does not
-    # (yet) write is still there, as NULL.
-    personality = sql_text("lifecycle/fan_personality_fallback")
-    (published,) = con.execute(
-        "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'marts' AND view_name = ?",
-        [PERSONALITY_MART],
-    ).fetchone()
-    if published:
-        personality += f"\nUNION ALL BY NAME SELECT * FROM marts.{PERSONALITY_MART}"
-    con.execute(f"CREATE OR REPLACE VIEW intelligence.fan_personality AS {personality}")
     recorded = recorded_log(con, store, creator_id)
     con.execute(f"CREATE OR REPLACE VIEW lifecycle.recorded_events AS {recorded}")
     con.execute("SET VARIABLE run_id = ?", [run_id])
@@ -86,7 +64,7 @@ def recorded_log(con: duckdb.DuckDBPyConnection, store: Lake, creator_id: str) -
     them as it is today, so its events keep their order and get the ids they would have now;
     `record_events` stores it so at once.
     """
-    empty = sql_text("lifecycle/fan_lifecycle_events_empty")
+    empty = empty_select(LOG_KEY)
     log = log_path(store, creator_id)
     if not log.exists():
         return empty
@@ -99,30 +77,10 @@ def recorded_log(con: duckdb.DuckDBPyConnection, store: Lake, creator_id: str) -
     )
 
 
-@contextmanager
-def lifecycle_session(
-    store: Lake, creator_id: str, *, as_of: datetime, run_id: str
-) -> Iterator[duckdb.DuckDBPyConnection]:
-    with store.session(creator_id, as_of=as_of, run_id=run_id) as con:
-        attach_lifecycle(con, store, creator_id, run_id)
-        yield con
-
-
-def build_intermediate(
-    store: Lake, table: str, creator_id: str, *, as_of: datetime, run_id: str
-) -> tuple[Path, int]:
-    """Run `sql/intermediate/<table>.sql` into the creator's intermediate file; (path, rows)."""
-    path = store.staging_path(table, creator_id, layer="intermediate")
-    with lifecycle_session(store, creator_id, as_of=as_of, run_id=run_id) as con:
-        rows = store.write_model(con, f"intermediate/{table}", path)
-    return path, rows
-
-
 def stages_as_of(store: Lake, creator_id: str, as_of: datetime) -> dict[int, str]:
     """Every fan's stage at any instant, recomputed from the staged history alone (no file is
     written): the models from marts.transactions to intermediate.fan_stage, as views at `as_of`."""
     with store.session(creator_id, as_of=as_of) as con:
-        attach_lifecycle(con, store, creator_id)
         con.execute("CREATE SCHEMA IF NOT EXISTS marts")
         for model in ("marts/transactions", "intermediate/fan_money",
                       "intermediate/fan_engagement", "intermediate/fan_stage"):
@@ -130,17 +88,9 @@ def stages_as_of(store: Lake, creator_id: str, as_of: datetime) -> dict[int, str
         return dict(con.execute("SELECT fan_id, stage FROM intermediate.fan_stage").fetchall())
 
 
-@contextmanager
-def log_lock(store: Lake, creator_id: str) -> Iterator[None]:
+def log_lock(store: Lake, creator_id: str) -> AbstractContextManager[None]:
     """One writer per creator's log at a time, whatever started the run."""
-    path = log_path(store, creator_id).with_name(f".{creator_id}.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(log_path(store, creator_id).with_name(f".{creator_id}.lock"))
 
 
 @dataclass(frozen=True)
@@ -166,18 +116,19 @@ def record_events(store: Lake, creator_id: str, *, as_of: datetime, run_id: str)
     the current log (a hard link).
     """
     path = log_path(store, creator_id)
-    with log_lock(store, creator_id), lifecycle_session(
-        store, creator_id, as_of=as_of, run_id=run_id
+    with log_lock(store, creator_id), store.session(
+        creator_id, as_of=as_of, run_id=run_id
     ) as con:
+        attach_log(con, store, creator_id, run_id)
         counts = {}
         for model in ("stage_changes", "milestones"):
             con.execute(
-                f"CREATE OR REPLACE TABLE lifecycle.{model} AS {sql_text(f'lifecycle/{model}')}"
+                f"CREATE OR REPLACE TABLE lifecycle.{model} AS {sql_text(f'{LOG_KEY}/{model}')}"
             )
             (counts[model],) = con.execute(f"SELECT count(*) FROM lifecycle.{model}").fetchone()
         if (counts["stage_changes"] or counts["milestones"] or not path.exists()
                 or numbered_per_creator(con, path)):
-            total = store.write_model(con, f"lifecycle/{LOG_TABLE}", path)
+            total = store.write_model(con, LOG_KEY, path)
         else:
             total = parquet_rows(con, path)
         published = store.mart_path(LOG_TABLE, creator_id, run_id)

@@ -1,6 +1,6 @@
 """marts.fan_ltv for one creator: fit MBG/NBD + Gamma-Gamma on his fans, predict every fan.
 
-- Inputs per fan: sql/ltv/fan_purchase_days.sql over marts.transactions (discretionary purchases
+- Inputs per fan: sql/marts/fan_ltv/fan_purchase_days.sql over marts.transactions (discretionary purchases
   per UTC day; subscription payments left out).
 - The purchase model is the MBG/NBD, not the BG/NBD: most fans buy once, and only the MBG/NBD
   lets a one-time buyer be gone (his probability alive falls as his silence grows; see model.py).
@@ -25,6 +25,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from ofhq_pipeline.lake import Lake, atomic_write, quote, sql_text
 from ofhq_pipeline.ltv.model import (
     LIBRARY,
     FitError,
@@ -36,7 +37,6 @@ from ofhq_pipeline.ltv.model import (
     fit_mbgnbd,
     probability_alive,
 )
-from ofhq_pipeline.resources.lake import Lake, atomic_write, quote, sql_text
 
 HORIZON_DAYS = 90
 FALLBACK_PENALIZER = 0.001
@@ -95,10 +95,12 @@ class LtvReport:
 
 
 def purchase_days(con: duckdb.DuckDBPyConnection, source: str) -> pl.DataFrame:
-    """sql/ltv/fan_purchase_days.sql over `source` (a relation of marts.transactions' shape)."""
+    """sql/marts/fan_ltv/fan_purchase_days.sql over `source` (a relation of marts.transactions' shape)."""
     con.execute("CREATE SCHEMA IF NOT EXISTS ltv")
     con.execute(f"CREATE OR REPLACE VIEW ltv.transactions AS {source}")
-    return con.execute(sql_text("ltv/fan_purchase_days")).pl()
+    # In fan order: the fit's floating-point sums, and so whether it converges, must not depend
+    # on the order the engine happened to produce the rows in.
+    return con.execute(sql_text("marts/fan_ltv/fan_purchase_days")).pl().sort("creator_id", "fan_id")
 
 
 def pool_source(store: Lake, creator_id: str) -> str:

@@ -55,14 +55,13 @@ def grant_role_command(role: str) -> None:
     DELETE. Give the role a password (or another authentication) and run the receiver with
     OFHQ_LANDING_URL naming it.
     """
-    import sqlalchemy as sa
-
+    from ofhq_pipeline.postgres_url import is_postgres
     from ofhq_pipeline.realtime.landing import LandingStore, landing_url_from_env, safe_url
 
     url = landing_url_from_env()
-    if sa.make_url(url).get_backend_name() != "postgresql":
+    if not is_postgres(url):
         raise click.ClickException("a receiver role is for a PostgreSQL landing store: set "
-                                   "OFHQ_LANDING_URL=postgresql+psycopg2://OWNER@HOST/DB")
+                                   "OFHQ_LANDING_URL=postgresql://OWNER@HOST/DB")
     try:
         with LandingStore(url) as store:
             statements = store.grant_receiver_role(role)

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
-from ofhq_pipeline.defs.creators.partitions import is_creator_id
 from ofhq_pipeline.settings import parse_instant
+from ofhq_pipeline.source.contract import is_creator_id
 
 KNOWN_EVENTS: frozenset[str] = frozenset({
     "transactions.new",

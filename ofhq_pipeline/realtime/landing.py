@@ -62,10 +62,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.pool import StaticPool
 
+from ofhq_pipeline.postgres_url import is_postgres, sqlalchemy_url
 from ofhq_pipeline.realtime.events import is_known
 from ofhq_pipeline.settings import Paths
 
 log = logging.getLogger(__name__)
+
+URL_ENV = "OFHQ_LANDING_URL"
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Arbitrary constant naming the "landing insert" advisory lock on PostgreSQL.
@@ -129,10 +132,17 @@ alerts_sent = sa.Table(
 
 def landing_url_from_env() -> str:
     """OFHQ_LANDING_URL, else a SQLite file `landing.db` under OFHQ_HOME."""
-    url = os.environ.get("OFHQ_LANDING_URL")
+    url = os.environ.get(URL_ENV)
     if url:
         return url
     return f"sqlite:///{Paths.from_env().home / 'landing.db'}"
+
+
+def landing_url(url: str | URL) -> URL:
+    """The URL to open: a PostgreSQL one with the psycopg2 driver whatever its spelling
+    (`postgresql://`, `postgres://`, `postgresql+psycopg2://`; another driver is refused),
+    any other as given."""
+    return sqlalchemy_url(url, URL_ENV) if is_postgres(url) else sa.make_url(url)
 
 
 def safe_url(url: str | URL) -> str:
@@ -253,7 +263,7 @@ def _sqlite_engine(url: URL) -> Engine:
 
 def create_landing_engine(url: str | URL) -> Engine:
     """An engine for the landing store: SQLite tuned for durable concurrent writes, or any other."""
-    parsed = sa.make_url(url)
+    parsed = landing_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
     return sa.create_engine(parsed, pool_size=8, max_overflow=8, pool_pre_ping=True)
@@ -263,7 +273,7 @@ class LandingStore:
     """The landing store at `url`; safe to share between threads (one engine, one pool)."""
 
     def __init__(self, url: str | URL | None = None, *, create: bool = True) -> None:
-        self.url = sa.make_url(url or landing_url_from_env())
+        self.url = landing_url(url or landing_url_from_env())
         self.engine = create_landing_engine(self.url)
         self._dialect = self.engine.dialect.name
         self._write_lock = threading.Lock()
@@ -569,7 +579,7 @@ class LandingStore:
         """
         if self._dialect != "postgresql":
             raise ValueError("a receiver role is for a PostgreSQL landing store "
-                             "(OFHQ_LANDING_URL=postgresql+psycopg2://...)")
+                             f"({URL_ENV}=postgresql://...)")
         if not RECEIVER_ROLE_NAME.fullmatch(role):
             raise ValueError(f"not a role name for the receiver: {role!r} (lowercase letters, "
                              "digits and _, at most 63)")

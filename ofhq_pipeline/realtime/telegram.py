@@ -1,4 +1,4 @@
-"""Alerts to Telegram: `TelegramResource.send(text)` posts to a chat through the Bot API.
+"""Alerts to Telegram: `send_message(text, ...)` posts to a chat through the Bot API.
 
 Without a bot token (TELEGRAM_BOT_TOKEN unset) the alert is logged instead, so a pipeline without
 Telegram still shows its alerts. The token is part of every Bot API URL, so it is kept out of
@@ -15,9 +15,6 @@ import time
 from typing import Any
 
 import httpx
-
-from ofhq_pipeline.resources.locked import DeploymentLockedResource, locked_field
-from ofhq_pipeline.settings import env_or
 
 log = logging.getLogger(__name__)
 
@@ -51,73 +48,47 @@ class TelegramError(RuntimeError):
     """Telegram refused or could not be reached; the message never contains the token."""
 
 
-class TelegramResource(DeploymentLockedResource):
-    """Where alerts go: a bot token (EnvVar TELEGRAM_BOT_TOKEN) and a chat (TELEGRAM_CHAT_ID)."""
+def send_message(text: str, *, token: str | None, chat_id: str | None, base_url: str,
+                 timeout_s: float = 10.0, max_attempts: int = 5,
+                 max_backoff_s: float = 30.0) -> str:
+    """Send `text` to the chat; returns the channel used: "telegram", or "log" without a token.
 
-    locked_fields = {"bot_token": "TELEGRAM_BOT_TOKEN", "chat_id": "TELEGRAM_CHAT_ID",
-                     "api_base_url": "TELEGRAM_API_BASE_URL"}
+    429 (waiting Telegram's `retry_after`), 5xx and connection errors are retried up to
+    `max_attempts` with capped backoff; any other refusal raises `TelegramError` at once.
+    """
+    if not token:
+        log.warning("alert (TELEGRAM_BOT_TOKEN unset, logged instead of sent): %s", text)
+        return "log"
+    if not chat_id:
+        raise TelegramError("TELEGRAM_CHAT_ID is not set: no chat to send alerts to")
+    url = f"{base_url.rstrip('/')}/bot{token}/sendMessage"
 
-    bot_token: str | None = locked_field(
-        "TELEGRAM_BOT_TOKEN", "Bot API token; unset: alerts are logged, not sent", repr=False
-    )
-    chat_id: str | None = locked_field("TELEGRAM_CHAT_ID", "the chat (or channel) alerts go to")
-    api_base_url: str | None = locked_field(
-        "TELEGRAM_API_BASE_URL", "the Bot API's base URL; unset: Telegram's own"
-    )
-    timeout_s: float = 10.0
-    max_attempts: int = 5
-    max_backoff_s: float = 30.0
+    def backoff(attempt: int) -> float:
+        return min(max_backoff_s, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
 
-    @classmethod
-    def from_env(cls) -> TelegramResource:
-        """Configured from TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID and TELEGRAM_API_BASE_URL."""
-        return cls(
-            bot_token=env_or("TELEGRAM_BOT_TOKEN"),
-            chat_id=env_or("TELEGRAM_CHAT_ID"),
-            api_base_url=env_or("TELEGRAM_API_BASE_URL", DEFAULT_API_BASE_URL),
-        )
-
-    def send(self, text: str) -> str:
-        """Send `text` to the chat; returns the channel used: "telegram", or "log" without a token.
-
-        429 (waiting Telegram's `retry_after`), 5xx and connection errors are retried up to
-        `max_attempts` with capped backoff; any other refusal raises `TelegramError` at once.
-        """
-        token = self.deployment_value("bot_token")
-        chat_id = self.deployment_value("chat_id")
-        base_url = self.deployment_value("api_base_url", DEFAULT_API_BASE_URL)
-        if not token:
-            log.warning("alert (TELEGRAM_BOT_TOKEN unset, logged instead of sent): %s", text)
-            return "log"
-        if not chat_id:
-            raise TelegramError("TELEGRAM_CHAT_ID is not set: no chat to send alerts to")
-        url = f"{base_url.rstrip('/')}/bot{token}/sendMessage"
-        with httpx.Client(timeout=self.timeout_s) as client:
-            attempts = max(1, self.max_attempts)
-            for attempt in range(1, attempts + 1):
-                try:
-                    response = client.post(url, json={"chat_id": chat_id, "text": text})
-                except httpx.TransportError as exc:
-                    problem = f"{type(exc).__name__}: {redact(str(exc), token)}"
-                    wait = self._backoff(attempt)
+    with httpx.Client(timeout=timeout_s) as client:
+        attempts = max(1, max_attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                response = client.post(url, json={"chat_id": chat_id, "text": text})
+            except httpx.TransportError as exc:
+                problem = f"{type(exc).__name__}: {redact(str(exc), token)}"
+                wait = backoff(attempt)
+            else:
+                if response.status_code == 200 and _body(response).get("ok"):
+                    return "telegram"
+                problem = redact(_describe(response), token)
+                if response.status_code == 429:
+                    wait = min(_retry_after(response), max_backoff_s)
+                elif response.status_code >= 500:
+                    wait = backoff(attempt)
                 else:
-                    if response.status_code == 200 and _body(response).get("ok"):
-                        return "telegram"
-                    problem = redact(_describe(response), token)
-                    if response.status_code == 429:
-                        wait = min(_retry_after(response), self.max_backoff_s)
-                    elif response.status_code >= 500:
-                        wait = self._backoff(attempt)
-                    else:
-                        break
-                if attempt < attempts:
-                    log.warning("telegram send failed (%s), attempt %d of %d, retrying in %.1f s",
-                                problem, attempt, attempts, wait)
-                    time.sleep(wait)
-        raise TelegramError(f"telegram sendMessage failed: {problem}")
-
-    def _backoff(self, attempt: int) -> float:
-        return min(self.max_backoff_s, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+                    break
+            if attempt < attempts:
+                log.warning("telegram send failed (%s), attempt %d of %d, retrying in %.1f s",
+                            problem, attempt, attempts, wait)
+                time.sleep(wait)
+    raise TelegramError(f"telegram sendMessage failed: {problem}")
 
 
 def _body(response: httpx.Response) -> dict[str, Any]:

@@ -79,3 +79,8 @@ class DeploymentLockedResource(dg.ConfigurableResource):
                 for name, variable in refused
             )
             raise LockedFieldError(f"run config refused: {fields}")
+
+
+def env_or(name: str, default: str | None = None) -> str | dg.EnvVar | None:
+    """`EnvVar(name)` when the variable is set, else the default (Dagster fails on unset EnvVars)."""
+    return dg.EnvVar(name) if os.environ.get(name) else default

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ofhq_pipeline.intelligence.llm import DEFAULT_MODEL, LLMClassifier
+from ofhq_pipeline.intelligence.llm import LLMClassifier, classifier_for
 from ofhq_pipeline.intelligence.rules import RulesClassifier
 from ofhq_pipeline.intelligence.windows import WindowConfig
 from ofhq_pipeline.resources.locked import locked_field
 from ofhq_pipeline.resources.openai_endpoint import OpenAIEndpointResource
-from ofhq_pipeline.settings import env_or
 
 
 class OpenAIClassifierResource(OpenAIEndpointResource):
     """Which classifier runs, and what one run may spend."""
+
+    model_env = "OFHQ_CLASSIFIER_MODEL"
 
     api_key: str | None = locked_field(
         "OPENAI_API_KEY", "OpenAI API key; unset: the rules classifier runs", repr=False
@@ -38,21 +39,11 @@ class OpenAIClassifierResource(OpenAIEndpointResource):
         default=2, description="failed classifications of one window before it waits for a change"
     )
 
-    @classmethod
-    def from_env(cls) -> OpenAIClassifierResource:
-        """Configured from OPENAI_API_KEY, OPENAI_BASE_URL and OFHQ_CLASSIFIER_MODEL."""
-        return cls(
-            api_key=env_or("OPENAI_API_KEY"),
-            base_url=env_or("OPENAI_BASE_URL"),
-            model=env_or("OFHQ_CLASSIFIER_MODEL", DEFAULT_MODEL),
-        )
-
     def requests_per_run(self) -> int | None:
         return self.max_classifications_per_run
 
     def classifier(self) -> LLMClassifier | RulesClassifier:
-        settings = self.llm_settings()
-        return LLMClassifier(settings) if settings else RulesClassifier()
+        return classifier_for(self.llm_settings())
 
     def window_config(self) -> WindowConfig:
         return WindowConfig(token_budget=self.token_budget)

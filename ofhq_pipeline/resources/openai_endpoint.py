@@ -8,21 +8,24 @@ cannot set them (`resources/locked.py`).
 
 from __future__ import annotations
 
+from typing import ClassVar, Self
+
 from pydantic import Field
 
-from ofhq_pipeline.intelligence.llm import DEFAULT_MODEL, LLMSettings
-from ofhq_pipeline.intelligence.pricing import Price
-from ofhq_pipeline.resources.locked import DeploymentLockedResource, locked_field
+from ofhq_pipeline.llm.chat import DEFAULT_MODEL, LLMSettings
+from ofhq_pipeline.llm.pricing import Price
+from ofhq_pipeline.resources.locked import DeploymentLockedResource, env_or, locked_field
 
 
 class OpenAIEndpointResource(DeploymentLockedResource):
     locked_fields = {"api_key": "OPENAI_API_KEY", "base_url": "OPENAI_BASE_URL"}
+    model_env: ClassVar[str]  # the variable naming the subclass's model
 
     api_key: str | None = locked_field("OPENAI_API_KEY", "OpenAI API key", repr=False)
     base_url: str | None = locked_field(
         "OPENAI_BASE_URL", "any OpenAI-compatible endpoint; unset: the official API"
     )
-    model: str = DEFAULT_MODEL
+    model: str = Field(default=DEFAULT_MODEL, description="the model asked")
     concurrency: int = Field(default=4, description="requests in flight at once")
     max_usd_per_run: float | None = Field(default=5.0, description="USD spent per run at most")
     max_retries: int = Field(default=3, description="client retries on 429, 5xx and timeouts")
@@ -33,6 +36,15 @@ class OpenAIEndpointResource(DeploymentLockedResource):
     output_usd_per_million: float | None = Field(
         default=None, description="price override for `model` (output); unset: the price table"
     )
+
+    @classmethod
+    def from_env(cls) -> Self:
+        """Configured from OPENAI_API_KEY, OPENAI_BASE_URL and the subclass's `model_env`."""
+        return cls(
+            api_key=env_or("OPENAI_API_KEY"),
+            base_url=env_or("OPENAI_BASE_URL"),
+            model=env_or(cls.model_env, DEFAULT_MODEL),
+        )
 
     def requests_per_run(self) -> int | None:
         """How many items one run may send at most (the subclass's own limit)."""

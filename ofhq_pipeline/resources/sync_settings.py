@@ -20,9 +20,15 @@ class SyncSettings(dg.ConfigurableResource):
     purchase's own status changing, on the purchase's date, which the lookback has long passed.
     """
 
-    as_of: str | None = None
-    transaction_lookback_hours: int = 24
-    history_start: str = "2016-01-01T00:00:00+00:00"
+    as_of: str | None = Field(
+        default=None, description="the instant the marts describe (ISO 8601); unset: the run's "
+        "`ofhq/as_of` tag, else its start")
+    transaction_lookback_hours: int = Field(
+        default=24, description="hours of transactions an incremental sync reads again before "
+        "the newest one held")
+    history_start: str = Field(
+        default="2016-01-01T00:00:00+00:00",
+        description="where a full sync starts reading transactions (ISO 8601)")
     deep_reread_days: int = Field(
         default=35,
         description="days of transactions a deep re-read reads again, before the newest one "

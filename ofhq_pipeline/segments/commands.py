@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from ofhq_pipeline.resources.lake import Lake
+from ofhq_pipeline.lake import Lake
 from ofhq_pipeline.segments.members import FORMATS, export_segment
 from ofhq_pipeline.segments.spec import SegmentError, load_segments, segments_path
 from ofhq_pipeline.settings import Paths

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from ofhq_pipeline.resources.lake import Lake, atomic_write, parquet_rows, quote, sql_text
+from ofhq_pipeline.lake import Lake, atomic_write, empty_select, parquet_rows, quote, sql_text
 from ofhq_pipeline.segments.csv_cells import safe_cell
 from ofhq_pipeline.segments.spec import (
     Segment,
@@ -30,14 +30,8 @@ from ofhq_pipeline.segments.spec import (
     find_segment,
     member_query,
 )
-from ofhq_pipeline.vault.models import ensure_fallbacks
 
 LAYER = "segments"
-FALLBACKS = {
-    "fan_ltv": "segments/fan_ltv_empty",
-    "fan_recommendations": "segments/fan_recommendations_empty",
-    "fan_asset_status": "segments/fan_asset_status_empty",
-}
 PREVIEW_ROWS = 10
 PREVIEW_COLUMNS = ("fan_id", "username", "stage", "temperature", "spend_tier",
                    "lifetime_spend_cents", "recommended_media_id", "suggested_price_cents")
@@ -49,7 +43,7 @@ def members_path(store: Lake, name: str, creator_id: str) -> Path:
 
 
 def attach_base(con: duckdb.DuckDBPyConnection) -> None:
-    ensure_fallbacks(con, FALLBACKS)  # inputs.fan_ltv, inputs.fan_recommendations, ...
+    """`segments.base`: every fan with what segments filter on (marts not built yet are empty)."""
     con.execute("CREATE SCHEMA IF NOT EXISTS segments")
     con.execute(f"CREATE OR REPLACE VIEW segments.base AS {sql_text('segments/base')}")
 
@@ -107,12 +101,6 @@ def markdown_table(rows: list[dict], columns: tuple[str, ...] = PREVIEW_COLUMNS)
     return "\n".join(lines)
 
 
-MEMBER_SCHEMA_SQL = (
-    "SELECT CAST(NULL AS VARCHAR) AS creator_id, CAST(NULL AS BIGINT) AS fan_id, "
-    "CAST(NULL AS VARCHAR) AS segment WHERE false"
-)
-
-
 def build_segment_members(store: Lake, segments: list[Segment], creator_id: str,
                           run_id: str) -> tuple[Path, int]:
     """marts.segment_members: the current membership files of the creator's segments."""
@@ -120,7 +108,8 @@ def build_segment_members(store: Lake, segments: list[Segment], creator_id: str,
     files = [f for f in files if f.exists()]
     path = store.mart_path("segment_members", creator_id, run_id)
     source = (f"SELECT * FROM read_parquet([{', '.join(quote(f) for f in files)}], "
-              "union_by_name = true) ORDER BY segment, fan_id") if files else MEMBER_SCHEMA_SQL
+              "union_by_name = true) ORDER BY segment, fan_id") if files else empty_select(
+                  "marts/segment_members")
     con = duckdb.connect()
     try:
         atomic_write(path, lambda tmp: con.execute(

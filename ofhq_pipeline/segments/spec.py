@@ -245,11 +245,11 @@ class _Compiler:
                 raise self.fail(where, f"asset_status 'in' takes a list of "
                                        f"{', '.join(ASSET_STATUSES)}; got {statuses!r}")
             marks = ", ".join(self.bind(s) for s in statuses)
-            return (f"coalesce((SELECT s.status FROM inputs.fan_asset_status AS s "
+            return (f"coalesce((SELECT s.status FROM marts.fan_asset_status AS s "
                     f"WHERE s.creator_id = b.creator_id AND s.fan_id = b.fan_id "
                     f"AND s.media_id = {self.bind(media_id)}), 'never_sent') IN ({marks})")
         media_id = self.media_id(value, where)
-        exists = (f"EXISTS (SELECT 1 FROM inputs.fan_asset_status AS s "
+        exists = (f"EXISTS (SELECT 1 FROM marts.fan_asset_status AS s "
                   f"WHERE s.creator_id = b.creator_id AND s.fan_id = b.fan_id "
                   f"AND s.media_id = {self.bind(media_id)} AND s.status = 'bought')")
         return exists if kind == "has_bought" else f"NOT {exists}"

@@ -3,7 +3,7 @@
 marts.fan_asset_status holds a row only for the items sent to a fan; every other pair is
 `never_sent`. Three ways to ask about any pair:
 
-- SQL in the analysts' file, with the macros of sql/vault/analyst_macros.sql once publishing
+- SQL in the analysts' file, with the macros of sql/published/analyst_macros.sql once publishing
   installs them (`install_analyst_macros`):
       SELECT marts.asset_status('acct_8f2k', 48213377, 7012);
       SELECT * FROM marts.fan_vault_status('acct_8f2k', 48213377);
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from ofhq_pipeline.resources.lake import sql_text
+from ofhq_pipeline.lake import sql_text
 
 STATUS_QUERY = """
 SELECT v.media_id, v.media_type, coalesce(s.status, 'never_sent') AS status, s.last_sent_at,
@@ -50,7 +50,7 @@ def install_analyst_macros(con: duckdb.DuckDBPyConnection, schema_name: str) -> 
     # built and in the file as analysts open it (catalog `marts` for marts.duckdb: bare names;
     # any other file name: schema `marts`).
     marts = "" if schema == "main" else "marts."
-    text = sql_text("vault/analyst_macros").replace("{marts}", marts).replace(
+    text = sql_text("published/analyst_macros").replace("{marts}", marts).replace(
         "{schema}", f"{catalog}.{schema}.")
     (previous,) = con.execute("SELECT current_database() || '.' || current_schema()").fetchone()
     con.execute(f"USE {catalog}.{schema}" if schema == "main" else f"USE {catalog}")

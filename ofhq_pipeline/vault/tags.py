@@ -7,7 +7,7 @@ State (one file per creator, rewritten atomically under a per-creator lock):
     lake/vault/vault_taggings/<creator>.parquet   every tagging (ok or failed): tokens, USD, error
 
 Nothing is tagged again when it has not changed:
-- rules (`vault-rules-v1`, sql/vault/rules_tags.sql): an item whose computed tag set equals the
+- rules (`vault-rules-v1`, sql/marts/vault_tags/rules_tags.sql): an item whose computed tag set equals the
   stored one keeps its rows and their `tagged_at`; only changed items are rewritten;
 - vision: an item is sent only when its `input_hash` (image URL without its query string, type,
   duration, prompt version) differs from its last successful tagging by the same model, and not
@@ -17,18 +17,19 @@ Tags of items that left the vault are dropped from the current tags (the tagging
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
-from ofhq_pipeline.resources.lake import Lake, atomic_write, sql_text
-from ofhq_pipeline.vault.vision import FAILED, OK, Tagging, VisionItem, VisionTagger
+from ofhq_pipeline.lake import Lake, atomic_write, file_lock, sql_text
+from ofhq_pipeline.llm.answers import FAILED, OK
+from ofhq_pipeline.llm.tally import Spend
+from ofhq_pipeline.vault.vision import Tagging, VisionItem, VisionTagger
 
 RULES_MODEL = "vault-rules-v1"
 RULES = "rules"
@@ -52,16 +53,9 @@ def state_path(lake: Lake, table: str, creator_id: str) -> Path:
     return lake.root / "vault" / table / f"{creator_id}.parquet"
 
 
-@contextmanager
-def creator_lock(lake: Lake, creator_id: str) -> Iterator[None]:
-    path = lake.root / "vault" / "locks" / f"{creator_id}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def creator_lock(lake: Lake, creator_id: str) -> AbstractContextManager[None]:
+    """One tagger of a creator's vault at a time."""
+    return file_lock(lake.root / "vault" / "locks" / f"{creator_id}.lock")
 
 
 def conform(frame: pl.DataFrame, schema: dict) -> pl.DataFrame:
@@ -81,7 +75,7 @@ def save(lake: Lake, table: str, creator_id: str, frame: pl.DataFrame) -> None:
 
 
 @dataclass
-class TagReport:
+class TagReport(Spend):
     creator_id: str
     vision_model: str | None
     items: int = 0
@@ -94,11 +88,6 @@ class TagReport:
     vision_unchanged: int = 0
     vision_skipped_failed: int = 0
     vision_pending_budget: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    stop_reason: str | None = None
-    errors: list[str] = field(default_factory=list)
     mart_rows: dict[str, int] = field(default_factory=dict)
 
     def metadata(self) -> dict:
@@ -120,8 +109,8 @@ def rules_hash(tags: list[str]) -> str:
 def rules_tags(con, creator_id: str, now: datetime, previous: pl.DataFrame) -> tuple[
         pl.DataFrame, pl.DataFrame, int]:
     """(current rules tags, taggings of changed items, unchanged item count) from
-    sql/vault/rules_tags.sql over this session's marts.vault_media."""
-    computed = con.execute(sql_text("vault/rules_tags")).pl()
+    sql/marts/vault_tags/rules_tags.sql over this session's marts.vault_media."""
+    computed = con.execute(sql_text("marts/vault_tags/rules_tags")).pl()
     per_item = computed.group_by("media_id").agg(pl.col("tag").sort().alias("tags"))
     hashes = per_item.select(
         "media_id",
@@ -259,18 +248,11 @@ def tag_creator(
             report.vision_sent = len(to_send)
             outcome = vision.tag(to_send, now=clock)
             # The shared Budget speaks of classifications; here they are images.
-            report.stop_reason = outcome.stop_reason and outcome.stop_reason.replace(
+            stop_reason = outcome.stop_reason and outcome.stop_reason.replace(
                 "max_classifications_per_run", "max_images_per_run")
             report.vision_pending_budget = len(outcome.pending)
-            for r in outcome.results:
-                report.prompt_tokens += r.prompt_tokens
-                report.completion_tokens += r.completion_tokens
-                report.cost_usd += r.cost_usd or 0.0
-                if r.status == OK:
-                    report.vision_ok += 1
-                else:
-                    report.vision_failed += 1
-                    report.errors.append(f"media {r.media_id}: {r.error}")
+            report.vision_ok, report.vision_failed = report.tally(
+                outcome.results, stop_reason, lambda r: f"media {r.media_id}")
             fresh, runs = tagging_rows(creator_id, outcome.results)
             retagged = [r.media_id for r in outcome.results
                         if r.status == OK and r.model == vision.model]

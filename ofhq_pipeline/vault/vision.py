@@ -1,13 +1,13 @@
 """The vision tagger: a vault item's picture to content tags, through the official `openai` client.
 
-It reuses the classifier's machinery (ofhq_pipeline/intelligence): `LLMSettings` for the client
+It reuses the shared LLM machinery (ofhq_pipeline/llm): `LLMSettings` for the client
 and its retries (the client retries 429, 5xx and timeouts itself, honouring `Retry-After`), the
 per-run `Budget` (images and USD, reserved before each request), the price table and `cost_usd`,
 `Usage`, `safe_error` (no key in any error) and `with_correction` (an invalid answer is asked
 again once, saying what was wrong; a second invalid answer is a failed tagging).
 
 What leaves the machine: the item's image URL (its `preview`, `thumb`, `url`...; see
-sql/vault/vault_media.sql), its type and duration. No fan data, no ids. The contract's vault
+sql/marts/vault_media.sql), its type and duration. No fan data, no ids. The contract's vault
 items carry no image at all: such items are tagged by the metadata rules (`vault-rules-v1`) only.
 
 Tags come from a fixed vocabulary (`VOCABULARY`, enforced by a strict JSON schema), so matching
@@ -27,16 +27,14 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ofhq_pipeline.intelligence.llm import Budget, LLMSettings, SchemaChat
-from ofhq_pipeline.intelligence.pricing import cost_usd
+from ofhq_pipeline.llm.answers import parse_completion
+from ofhq_pipeline.llm.chat import Budget, LLMSettings, SchemaChat
+from ofhq_pipeline.llm.pricing import cost_usd
 
 if TYPE_CHECKING:
     import openai
-from ofhq_pipeline.intelligence.results import parse_completion
 
 PROMPT_VERSION = "vault-vision-v1"
-OK = "ok"
-FAILED = "failed"
 
 VOCABULARY: dict[str, tuple[str, ...]] = {
     "setting": ("bedroom", "bathroom", "shower", "kitchen", "living_room", "outdoor", "beach",
@@ -137,6 +135,7 @@ class Tagging:
     attempts: int = 1
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
     cost_usd: float | None = 0.0
 
 
@@ -243,12 +242,7 @@ class VisionTagger(SchemaChat):
             input_hash=item.input_hash,
             source=self.source,
             model=self.model,
-            status=answered.status,
             tagged_at=clock(),
             tags=best_tags(output) if output is not None else [],
-            error=answered.error,
-            attempts=answered.attempts,
-            prompt_tokens=answered.usage.prompt_tokens,
-            completion_tokens=answered.usage.completion_tokens,
-            cost_usd=answered.cost_usd,
+            **answered.row(),
         )

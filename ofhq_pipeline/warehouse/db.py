@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg2
-import sqlalchemy as sa
 from psycopg2.extensions import connection as PgConnection
+
+from ofhq_pipeline import postgres_url
+from ofhq_pipeline.postgres_url import safe_url as safe_url  # re-exported for the marts' users
 
 SCHEMA = "ofhq_marts"
 URL_ENV = "OFHQ_MARTS_POSTGRES_URL"
@@ -30,20 +32,10 @@ def role_prefix_from_env() -> str:
     return os.environ.get(ROLE_PREFIX_ENV) or DEFAULT_ROLE_PREFIX
 
 
-def libpq_dsn(url: str) -> str:
-    """A libpq URI from a SQLAlchemy URL (`postgresql+psycopg2://...`) or a libpq one."""
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() != "postgresql":
-        raise ValueError(f"not a PostgreSQL URL: {safe_url(url)}")
-    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def safe_url(url: str) -> str:
-    """The URL with its password hidden, for logs and messages."""
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL may hold a secret anywhere: show nothing of it
-        return "<unparsable URL>"
+def libpq_dsn(url: str, variable: str = URL_ENV) -> str:
+    """A libpq URI from `postgresql://`, `postgres://` or `postgresql+psycopg2://`; any other
+    driver is refused, naming `variable` (see ofhq_pipeline.postgres_url)."""
+    return postgres_url.libpq_dsn(url, variable)
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import pytest
 
 from ofhq_pipeline.chatters.models import KpiSettings, chatter_session, write_kpi_marts
 from ofhq_pipeline.chatters.shifts import Shift, ShiftProblem, ShiftSet, problem_frame, shift_frame
-from ofhq_pipeline.resources.lake import Lake, quote
+from ofhq_pipeline.lake import Lake, quote
 from ofhq_pipeline_tests.builders import CREATOR, T0, fan, message, txn, write_sync
 from ofhq_pipeline_tests.intelligence.fixtures import (  # noqa: F401 (fixtures)
     at,

@@ -16,10 +16,8 @@ from ofhq_pipeline.chatters.leaderboard import (
     chatter_leaderboard_from_file,
     leaderboard_rows,
 )
-from ofhq_pipeline.chatters.resource import ChattersResource
 from ofhq_pipeline.chatters.shifts import add_shifts
 from ofhq_pipeline.defs.chatters.assets import (
-    CHATTER_KEYS,
     DAILY_KEY,
     MESSAGES_IN_SHIFTS,
     NO_OVERLAPS,
@@ -28,12 +26,13 @@ from ofhq_pipeline.defs.chatters.assets import (
     chatter_assets,
 )
 from ofhq_pipeline.defs.marts.assets import marts_transactions
-from ofhq_pipeline.defs.marts.publish import publish
 from ofhq_pipeline.defs.staging.assets import staging_assets
+from ofhq_pipeline.resources.chatters import ChattersResource
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.landing import LandingResource
 from ofhq_pipeline.resources.openai_classifier import OpenAIClassifierResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
+from ofhq_pipeline.warehouse.publish import publish
 from ofhq_pipeline_tests.builders import CREATOR, T0, write_sync
 from ofhq_pipeline_tests.chatters.conftest import Chat
 from ofhq_pipeline_tests.chatters.test_qa import REVIEW_USD, qa_answer
@@ -46,28 +45,6 @@ shifts:
   - {creator_id: acct_test, chatter: ben, start: "2026-10-01T11:00:00Z", end: "2026-10-01T20:00:00Z"}
   - {creator_id: acct_test, chatter: ben, start: "2026-10-01T20:00:00Z", end: "2026-10-01T19:00:00Z"}
 """
-
-
-def test_the_assets_wire_into_the_existing_definitions():
-    from ofhq_pipeline.definitions import build_definitions
-
-    defs = build_definitions()
-    graph = defs.resolve_asset_graph()
-    upstream = {dg.AssetKey(["staging", "messages"]), dg.AssetKey(["marts", "transactions"])}
-    for key in CHATTER_KEYS:
-        node = graph.get(key)
-        assert node.group_name == "chatters"
-        assert node.partitions_def.name == "creators"
-        assert upstream <= node.parent_keys
-    # QA follows the KPIs and the classifier's preferences, which exist in the graph
-    assert {DAILY_KEY, dg.AssetKey(["marts", "fan_preferences"])} <= graph.get(QA_KEY).parent_keys
-    assert graph.get(dg.AssetKey(["marts", "fan_preferences"])).is_materializable
-    assert {SHIFTS_VALID, NO_OVERLAPS, MESSAGES_IN_SHIFTS} <= {c.name for c in graph.asset_check_keys}
-    # the periodic sync builds them; real-time runs leave them to it
-    sync_nodes = {n.name for n in defs.resolve_job_def("creator_sync").graph.nodes}
-    assert {"chatter_performance", "marts__chat_qa_reviews"} <= sync_nodes
-    realtime_nodes = {n.name for n in defs.resolve_job_def("realtime_update").graph.nodes}
-    assert not {"chatter_performance", "marts__chat_qa_reviews"} & realtime_nodes
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import pytest
 from ofhq_pipeline.chatters.qa import QASettings, load_reviews, review_creator
 from ofhq_pipeline.chatters.qa_llm import LLMReviewer
 from ofhq_pipeline.chatters.qa_rules import RULES_MODEL, RulesReviewer
-from ofhq_pipeline.intelligence.llm import LLMSettings
-from ofhq_pipeline.resources.lake import atomic_write
+from ofhq_pipeline.lake import atomic_write
+from ofhq_pipeline.llm.chat import LLMSettings
 from ofhq_pipeline_tests.builders import CREATOR, T0
 from ofhq_pipeline_tests.chatters.conftest import rows, shift_set
 from ofhq_pipeline_tests.intelligence.fake_openai import completion, transcript_of

@@ -22,7 +22,7 @@ from ofhq_pipeline.chatters.shifts import (
     shift_frame,
     shifts_file_from_env,
 )
-from ofhq_pipeline.resources.lake import Lake
+from ofhq_pipeline.lake import Lake
 from ofhq_pipeline_tests.chatters.conftest import build_kpis
 
 

@@ -10,10 +10,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from ofhq_pipeline.defs.marts.assets import INVARIANTS, run_checks
-from ofhq_pipeline.defs.marts.invariants import RULES, attach_agency_rollup, invariant_summary
-from ofhq_pipeline.defs.marts.publish import publish
-from ofhq_pipeline.resources.lake import quote
+from ofhq_pipeline.defs.marts.checks import INVARIANTS, run_checks
+from ofhq_pipeline.lake import quote
+from ofhq_pipeline.marts.invariants import RULES, attach_agency_rollup, invariant_summary
+from ofhq_pipeline.warehouse.publish import publish
 from ofhq_pipeline_tests.builders import (
     CREATOR,
     build,

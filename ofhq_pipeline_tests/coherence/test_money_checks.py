@@ -9,8 +9,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from ofhq_pipeline.defs.marts.assets import MART_CHECKS, run_checks
-from ofhq_pipeline.resources.lake import quote
+from ofhq_pipeline.defs.marts.checks import MART_CHECKS, run_checks
+from ofhq_pipeline.lake import quote
 from ofhq_pipeline_tests.builders import (
     CREATOR,
     build,
@@ -21,7 +21,7 @@ from ofhq_pipeline_tests.builders import (
     txn,
     write_sync,
 )
-from ofhq_pipeline_tests.lifecycle.defs import lifecycle_definitions
+from ofhq_pipeline_tests.location import definitions_at
 
 AS_OF = day(30.5)  # noon of the day of t4, the day's last purchase before it
 RUN = "run1"
@@ -172,7 +172,7 @@ def test_the_checks_run_with_their_marts_in_a_dagster_run(tmp_path):
     and the invariants is evaluated for the run's creator partition, and passes."""
     home = tmp_path / "home"
     inputs(make_lake(home))
-    defs = lifecycle_definitions(home)
+    defs = definitions_at(home)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("creators", [CREATOR])
         result = defs.resolve_job_def("stage_decay").execute_in_process(

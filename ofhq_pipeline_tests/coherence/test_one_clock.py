@@ -14,9 +14,11 @@ from ofhq_pipeline.defs.marts.assets import marts_transactions
 from ofhq_pipeline.defs.staging.assets import staging_assets
 from ofhq_pipeline.intelligence.batch import BatchRunner
 from ofhq_pipeline.intelligence.engine import classify_creator
-from ofhq_pipeline.intelligence.llm import LLMClassifier, LLMSettings
+from ofhq_pipeline.intelligence.llm import LLMClassifier
 from ofhq_pipeline.intelligence.store import MART_TABLES, load
-from ofhq_pipeline.resources.lake import Lake, LakeResource
+from ofhq_pipeline.lake import Lake
+from ofhq_pipeline.llm.chat import LLMSettings
+from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.openai_classifier import OpenAIClassifierResource
 from ofhq_pipeline.resources.sync_settings import AS_OF_TAG, SyncSettings
 from ofhq_pipeline_tests.builders import (

@@ -11,12 +11,12 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from ofhq_pipeline.chatters.resource import ChattersResource
 from ofhq_pipeline.chatters.shifts import ENV_VAR, parse_shift_file
 from ofhq_pipeline.cli import DEMO_SHIFTS_FILE, demo_as_of, demo_shifts
 from ofhq_pipeline.defs.chatters.assets import MESSAGES_IN_SHIFTS, chatter_performance
 from ofhq_pipeline.defs.marts.assets import marts_transactions
 from ofhq_pipeline.defs.staging.assets import staging_assets
+from ofhq_pipeline.resources.chatters import ChattersResource
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.landing import LandingResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings

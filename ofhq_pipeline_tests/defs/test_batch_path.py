@@ -16,7 +16,7 @@ from ofhq_pipeline.settings import Paths
 from ofhq_pipeline.sync import sync
 from ofhq_pipeline_tests.conftest import API_KEY, point_at
 
-# Whole syncs of the simulated agency: the second CI step, `make test-slow` (README, Tests).
+# Whole syncs of the simulated agency: the second CI step, `make test-slow` (docs/testing.md).
 pytestmark = pytest.mark.slow
 
 MART_TABLES = ["fan_profile", "transactions", "creator_revenue_daily", "creators"]

@@ -27,7 +27,7 @@ from ofhq_pipeline.sync import sync
 from ofhq_pipeline_tests.conftest import point_at
 from ofhq_pipeline_tests.servers import FakeTelegram, serve_app
 
-# Whole syncs and daemons: the second CI step, `make test-slow` (see README, Tests).
+# Whole syncs and daemons: the second CI step, `make test-slow` (see docs/testing.md).
 pytestmark = pytest.mark.slow
 
 # Noon of the day after the simulated agency's history: a fixed instant, whatever the wall clock.

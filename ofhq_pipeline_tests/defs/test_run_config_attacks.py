@@ -168,7 +168,7 @@ def test_a_partition_key_that_is_not_an_account_id_touches_no_file(
 
 @pytest.mark.parametrize("key", ["..", "../outside", "acct/x", "acct\x00", "acct_\u00e9"])
 def test_the_lake_resolves_no_path_from_a_key_that_is_not_an_account_id(tmp_path, key):
-    from ofhq_pipeline.resources.lake import Lake
+    from ofhq_pipeline.lake import Lake
     from ofhq_pipeline.settings import Paths
     from ofhq_pipeline.source.contract import InvalidAccountId
 

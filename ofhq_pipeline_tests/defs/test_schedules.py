@@ -11,8 +11,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ofhq_pipeline.definitions import build_definitions
-from ofhq_pipeline.defs.creators.schedules import next_in_rotation, periodic_sync_schedule
+from ofhq_pipeline.defs.partitions import CREATOR_NAME_TAG
+from ofhq_pipeline.defs.source.schedules import next_in_rotation, periodic_sync_schedule
 from ofhq_pipeline.resources.api import OfapiResource
+from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline_tests.servers import free_port, serve_app
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -46,7 +48,7 @@ def evaluate_tick(instance: dg.DagsterInstance, n: int, api_url: str) -> dg.RunR
         instance=instance,
         scheduled_execution_time=START + timedelta(minutes=5 * n),
         repository_def=DEFS.get_repository_def(),
-        resources={"ofapi": OfapiResource(base_url=api_url)},
+        resources={"ofapi": OfapiResource(base_url=api_url), "lake": LakeResource()},
     )
     data = periodic_sync_schedule.evaluate_tick(context)
     if data.skip_message:
@@ -69,6 +71,17 @@ def test_each_creator_in_turn_then_again(instance, tick):
     instance.add_dynamic_partitions("creators", list(reversed(creators)))
     picked = [tick(instance, n).partition_key for n in range(18)]
     assert picked == creators + creators  # 9 creators × 5 minutes: each every 45 minutes
+
+
+def test_a_run_names_its_creator_beside_the_partition_id(instance, tick):
+    """Partitions are account ids; the run carries the creator's username for the UI."""
+    lake = LakeResource().lake()
+    lake.write_accounts([{"id": "acct_a", "username": "lunastar"}, {"id": "acct_b"}],
+                              fetched_at=START)
+    instance.add_dynamic_partitions("creators", ["acct_a", "acct_b"])
+    first, second = tick(instance, 0), tick(instance, 1)
+    assert first.tags[CREATOR_NAME_TAG] == "lunastar"
+    assert CREATOR_NAME_TAG not in second.tags  # no username known: no tag, never a guess
 
 
 def test_cursor_survives_a_restart(tmp_path, tick):

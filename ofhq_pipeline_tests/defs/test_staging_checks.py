@@ -6,9 +6,10 @@ from __future__ import annotations
 import dagster as dg
 
 from ofhq_pipeline.definitions import build_definitions
+from ofhq_pipeline.defs.lifecycle.jobs import stage_decay_job
 from ofhq_pipeline_tests.builders import CREATOR, day, fan, make_lake, txn, write_sync
 
-SELECTION = dg.AssetSelection.groups("staging", "fan_aggregates", "marts")
+SELECTION = stage_decay_job.selection  # staging → marts → published, no API
 
 
 def materialize(instance) -> dg.ExecuteInJobResult:

@@ -6,8 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from ofhq_pipeline.intelligence.llm import LLMClassifier, LLMSettings
-from ofhq_pipeline.resources.lake import Lake
+from ofhq_pipeline.intelligence.llm import LLMClassifier
+from ofhq_pipeline.lake import Lake
+from ofhq_pipeline.llm.chat import LLMSettings
 from ofhq_pipeline_tests.builders import T0, fan, message, txn, write_sync
 from ofhq_pipeline_tests.intelligence.fixtures import (  # noqa: F401 (fixtures)
     API_KEY,

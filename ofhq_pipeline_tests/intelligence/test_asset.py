@@ -10,17 +10,17 @@ import duckdb
 import polars as pl
 import pytest
 
-from ofhq_pipeline.defs.creators.partitions import creator_partitions
 from ofhq_pipeline.defs.intelligence import sensors as sensors_module
-from ofhq_pipeline.defs.intelligence.assets import INTELLIGENCE_KEYS, intelligence_assets
+from ofhq_pipeline.defs.intelligence.assets import intelligence_assets
 from ofhq_pipeline.defs.intelligence.sensors import build_reclassify_sensor
 from ofhq_pipeline.defs.marts.assets import marts_transactions
-from ofhq_pipeline.defs.marts.publish import publish
+from ofhq_pipeline.defs.partitions import creator_partitions
 from ofhq_pipeline.defs.staging.assets import staging_assets
 from ofhq_pipeline.intelligence.store import due_path, load
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.openai_classifier import OpenAIClassifierResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
+from ofhq_pipeline.warehouse.publish import publish
 from ofhq_pipeline_tests.builders import CREATOR, write_sync
 from ofhq_pipeline_tests.intelligence.answers import NEUTRAL
 from ofhq_pipeline_tests.intelligence.conftest import API_KEY, AS_OF, at
@@ -62,18 +62,6 @@ def metadata(result, table="fan_classifications") -> dict:
     [event] = [e for e in result.get_asset_materialization_events()
                if e.asset_key == dg.AssetKey(["marts", table])]
     return {k: v.value for k, v in event.materialization.metadata.items()}
-
-
-def test_the_graph_wires_into_the_existing_definitions():
-    from ofhq_pipeline.definitions import build_definitions
-
-    graph = build_definitions().resolve_asset_graph()
-    for key in INTELLIGENCE_KEYS:
-        node = graph.get(key)
-        assert node.group_name == "intelligence"
-        assert node.parent_keys == {dg.AssetKey(["staging", "messages"]),
-                                    dg.AssetKey(["marts", "transactions"])}
-        assert node.partitions_def.name == "creators"
 
 
 def test_rules_from_raw_to_the_analysts_file(chats, lake, instance):
@@ -225,7 +213,7 @@ def test_debounced_fans_fall_due_and_the_sensor_asks_for_their_run(
     assert load(lake, "fan_classifications", CREATOR).filter(
         pl.col("fan_id") == 1)["classified_at"].to_list() == [first]
 
-    job = dg.define_asset_job("reclassify", selection=dg.AssetSelection.assets(*INTELLIGENCE_KEYS),
+    job = dg.define_asset_job("reclassify", selection=dg.AssetSelection.assets(*intelligence_assets),
                               partitions_def=creator_partitions)
     sensor = build_reclassify_sensor(job)
     clock.now = due_at - timedelta(microseconds=1)

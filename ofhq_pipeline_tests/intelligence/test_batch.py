@@ -12,8 +12,8 @@ import pytest
 from ofhq_pipeline.intelligence.batch import BatchRunner, jobs_dir, pending_jobs
 from ofhq_pipeline.intelligence.commands import classify_command
 from ofhq_pipeline.intelligence.engine import classify_creator
-from ofhq_pipeline.intelligence.llm import LLMSettings
 from ofhq_pipeline.intelligence.store import load
+from ofhq_pipeline.llm.chat import LLMSettings
 from ofhq_pipeline.resources.openai_classifier import OpenAIClassifierResource
 from ofhq_pipeline_tests.builders import CREATOR
 from ofhq_pipeline_tests.intelligence.answers import NEUTRAL, answer

@@ -8,7 +8,6 @@ from datetime import timedelta
 import duckdb
 import pytest
 
-from ofhq_pipeline.lifecycle.models import PERSONALITY_MART
 from ofhq_pipeline_tests.builders import (
     CREATOR,
     chargeback,
@@ -392,7 +391,7 @@ def test_follow_up_due(lake):
 def write_classifications(lake, rows: dict[int, dict]) -> None:
     """The classifier's per-fan mart in the run's folder, where the classifier writes it (only
     some of its columns: the others read as null)."""
-    path = lake.mart_path(PERSONALITY_MART, CREATOR, "run1")
+    path = lake.mart_path("fan_personality", CREATOR, "run1")
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     try:

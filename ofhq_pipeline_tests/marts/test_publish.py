@@ -11,15 +11,15 @@ import dagster as dg
 import duckdb
 import pytest
 
-from ofhq_pipeline.defs.marts import publish as publishing
-from ofhq_pipeline.resources.lake import Lake, quote
-from ofhq_pipeline.settings import Paths
-from ofhq_pipeline.warehouse.deployment import (
+from ofhq_pipeline.defs.deployment import (
     DUCKDB_WRITER_POOL,
     K8S_INSTANCE,
     POSTGRES_INSTANCE,
     instance_config,
 )
+from ofhq_pipeline.lake import Lake, quote
+from ofhq_pipeline.settings import Paths
+from ofhq_pipeline.warehouse import publish as publishing
 
 
 @pytest.fixture
@@ -113,8 +113,8 @@ def test_the_file_is_rebuilt_whole_once_an_hour(store, monkeypatch):
 PUBLISHER = r"""
 import sys, time
 from pathlib import Path
-from ofhq_pipeline.defs.marts import publish as publishing
-from ofhq_pipeline.resources.lake import Lake
+from ofhq_pipeline.warehouse import publish as publishing
+from ofhq_pipeline.lake import Lake
 from ofhq_pipeline.settings import Paths
 
 home, creator_id, run_id, go = Path(sys.argv[1]), sys.argv[2], sys.argv[3], Path(sys.argv[4])

@@ -10,13 +10,13 @@ import duckdb
 import pytest
 from dagster._serdes import serialize_value
 
-from ofhq_pipeline.resources.lake import quote
+from ofhq_pipeline.lake import quote
 from ofhq_pipeline.settings import Paths
 from ofhq_pipeline.sync import discover, sync, sync_creator
 from ofhq_pipeline_tests.conftest import API_KEY, point_at
 from ofhq_pipeline_tests.promises.conftest import busiest_creators
 
-# Whole syncs and daemons: the second CI step, `make test-slow` (see README, Tests).
+# Whole syncs and daemons: the second CI step, `make test-slow` (see docs/testing.md).
 pytestmark = pytest.mark.slow
 
 WRONG_KEY = "revoked-key-9876543210"

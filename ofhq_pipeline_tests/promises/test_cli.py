@@ -15,7 +15,7 @@ from ofhq_pipeline.settings import Paths
 from ofhq_pipeline_tests.conftest import API_KEY
 from ofhq_pipeline_tests.promises.conftest import busiest_creators
 
-# Whole syncs and daemons: the second CI step, `make test-slow` (see README, Tests).
+# Whole syncs and daemons: the second CI step, `make test-slow` (see docs/testing.md).
 pytestmark = pytest.mark.slow
 
 OFHQ = str(Path(sys.executable).with_name("ofhq"))

@@ -6,14 +6,14 @@ from datetime import timedelta
 
 import pytest
 
-from ofhq_pipeline.defs.marts import publish as publishing
-from ofhq_pipeline.resources.lake import Lake
+from ofhq_pipeline.lake import Lake
 from ofhq_pipeline.settings import Paths
 from ofhq_pipeline.sync import sync, sync_creator
+from ofhq_pipeline.warehouse import publish as publishing
 from ofhq_pipeline_tests.conftest import point_at
 from ofhq_pipeline_tests.promises.conftest import busiest_creators, creator_rows
 
-# Whole syncs and daemons: the second CI step, `make test-slow` (see README, Tests).
+# Whole syncs and daemons: the second CI step, `make test-slow` (see docs/testing.md).
 pytestmark = pytest.mark.slow
 
 

@@ -20,7 +20,7 @@ from ofhq_pipeline.sync import materialization_metadata, quiet_logging, step_fai
 from ofhq_pipeline_tests.conftest import point_at
 from ofhq_pipeline_tests.promises.conftest import busiest_creators
 
-# Whole syncs and daemons: the second CI step, `make test-slow` (see README, Tests).
+# Whole syncs and daemons: the second CI step, `make test-slow` (see docs/testing.md).
 pytestmark = pytest.mark.slow
 
 

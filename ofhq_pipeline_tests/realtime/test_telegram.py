@@ -9,7 +9,8 @@ import dagster as dg
 import pytest
 
 from ofhq_pipeline.realtime import telegram as telegram_module
-from ofhq_pipeline.realtime.telegram import TelegramError, TelegramResource
+from ofhq_pipeline.realtime.telegram import TelegramError
+from ofhq_pipeline.resources.telegram import TelegramResource
 from ofhq_pipeline_tests.servers import FakeTelegram, free_port, serve_app
 
 TOKEN = "7012345678:AAH-secret-token_xyz0123456789abcdef"

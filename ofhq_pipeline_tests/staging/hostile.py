@@ -9,8 +9,9 @@ from itertools import count
 
 import polars as pl
 
-from ofhq_pipeline.resources.lake import Lake, atomic_write, new_batch_id, raw_frame
-from ofhq_pipeline_tests.builders import CREATOR, STAGING, day, txn
+from ofhq_pipeline import registry
+from ofhq_pipeline.lake import Lake, atomic_write, new_batch_id, raw_frame
+from ofhq_pipeline_tests.builders import CREATOR, day, txn
 
 EVENT_IDS = count(1)
 
@@ -45,6 +46,6 @@ def with_raw(payload: dict, **raw_values: str) -> str:
 
 def stage(lake: Lake, creator_id: str = CREATOR) -> None:
     """Every staging model of the creator, the rejects first, as the staging assets run them."""
-    for table in ["cast_rejects", *STAGING]:
+    for model in registry.models(layer="staging"):
         with lake.session(creator_id) as con:
-            lake.write_model(con, f"staging/{table}", lake.staging_path(table, creator_id))
+            lake.write_model(con, model.key, lake.staging_path(model.table, creator_id))

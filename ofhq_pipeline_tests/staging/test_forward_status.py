@@ -10,7 +10,7 @@ from itertools import permutations
 
 import pytest
 
-from ofhq_pipeline.resources.lake import Lake
+from ofhq_pipeline.lake import Lake
 from ofhq_pipeline_tests.builders import (
     CREATOR,
     chargeback,

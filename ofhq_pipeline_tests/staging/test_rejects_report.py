@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from ofhq_pipeline.defs.report.render import collect, render_html, render_markdown, render_summary
+from ofhq_pipeline.report.render import collect, render_html, render_markdown, render_summary
 from ofhq_pipeline_tests.builders import CREATOR, day, fan, make_lake, txn, write_sync
 from ofhq_pipeline_tests.staging.hostile import land_webhooks, sale
 

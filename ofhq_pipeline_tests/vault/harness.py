@@ -13,11 +13,21 @@ from pathlib import Path
 
 import dagster as dg
 
-from ofhq_pipeline.resources.lake import Lake
-from ofhq_pipeline.vault import models
+from ofhq_pipeline.defs.models import DOMAIN_TAG, domains
+from ofhq_pipeline.lake import Lake
+from ofhq_pipeline.vault.models import MatchingConfig
 from ofhq_pipeline.vault.tags import TagReport, tag_creator
 from ofhq_pipeline.vault.vision import VisionTagger
-from ofhq_pipeline_tests.builders import CREATOR, T0, fan, iso, parquet_dicts, txn, write_sync
+from ofhq_pipeline_tests.builders import (
+    CREATOR,
+    T0,
+    build_model,
+    fan,
+    iso,
+    parquet_dicts,
+    txn,
+    write_sync,
+)
 from ofhq_pipeline_tests.lifecycle.harness import build
 
 CREATOR_USER = 999  # the creator's own user id in chats (builders.message uses it too)
@@ -100,15 +110,16 @@ class Story:
 
 
 def build_vault(lake: Lake, as_of: datetime, *, run_id: str = "run1",
-                config: models.MatchingConfig | None = None,
+                config: MatchingConfig | None = None,
                 vision: VisionTagger | None = None, creator_id: str = CREATOR) -> TagReport:
     """Every model up to fan_profile, then the vault's, in the asset graph's order."""
     build(lake, as_of, creator_id=creator_id, run_id=run_id)
-    models.build(lake, "fan_asset_status", creator_id, as_of=as_of, run_id=run_id)
-    models.build(lake, "vault_media", creator_id, as_of=as_of, run_id=run_id)
+    at = {"as_of": as_of, "creator_id": creator_id, "run_id": run_id}
+    build_model(lake, "marts/fan_asset_status", **at)
+    build_model(lake, "marts/vault_media", **at)
     report = tag_creator(lake, creator_id, vision, as_of=as_of, run_id=run_id)
-    models.build(lake, "fan_recommendations", creator_id, as_of=as_of, run_id=run_id,
-                 config=config)
+    build_model(lake, "marts/fan_recommendations", **at,
+                prepare=(config or MatchingConfig()).set_variables)
     return report
 
 
@@ -122,43 +133,21 @@ def statuses(lake: Lake, run_id: str = "run1") -> dict[tuple[int, int], str]:
             for r in mart(lake, "fan_asset_status", run_id=run_id)}
 
 
-# ---- the asset graph, as definitions.py will have it -----------------------------------------
+# ---- the asset graph of definitions.py, with the test's own segments file ---------------------
 def full_definitions(home: Path, *, extra_resources: dict | None = None,
                      segments_path: Path | None = None) -> dg.Definitions:
-    """definitions.py's location (with the lifecycle, should it not be wired there yet) plus the
-    vault, segment and LTV assets and resources, every file under `home`."""
-    from ofhq_pipeline.definitions import build_definitions
-    from ofhq_pipeline.defs.lifecycle.assets import lifecycle_assets
-    from ofhq_pipeline.defs.ltv.assets import ltv_assets
+    """definitions.py's location with the segments of `segments_path` in place of its own, an
+    unconfigured vault tagger (rules only), and every file under `home`."""
     from ofhq_pipeline.defs.segments.assets import build_segment_assets
-    from ofhq_pipeline.defs.vault.assets import vault_assets
-    from ofhq_pipeline.resources.lake import LakeResource
-    from ofhq_pipeline.resources.sync_settings import SyncSettings
-    from ofhq_pipeline.vault.resource import VaultTaggerResource
+    from ofhq_pipeline.resources.vault_tagger import VaultTaggerResource
+    from ofhq_pipeline_tests.location import definitions_at
 
-    base = build_definitions()
-    assets = list(base.assets)
-    keys = {key for asset in assets for key in asset.keys}
-    if lifecycle_assets[-1].key not in keys:
-        from ofhq_pipeline.defs.lifecycle.assets import with_lifecycle
-
-        assets = [*with_lifecycle(assets), *lifecycle_assets]
-        keys = {key for asset in assets for key in asset.keys}
-    # This issue's assets as the test configures them (its own segments file), in place of
-    # definitions.py's.
-    ours = {"vault", "segments", "ltv"}
-    assets = [a for a in assets if not ours & set(a.group_names_by_key.values())]
-    assets += [*vault_assets, *build_segment_assets(segments_path), *ltv_assets]
-    resources = {
-        **base.resources,
-        "lake": LakeResource(home=str(home), warehouse_path=str(home / "warehouse.duckdb"),
-                             analysts_marts_path=str(home / "marts.duckdb")),
-        "sync": SyncSettings(),
-        "vault_tagger": VaultTaggerResource(),
-        **(extra_resources or {}),
-    }
-    return dg.Definitions(assets=assets, jobs=base.jobs, schedules=base.schedules,
-                          sensors=base.sensors, resources=resources)
+    base = definitions_at(home, vault_tagger=VaultTaggerResource(), **(extra_resources or {}))
+    assets = [a for a in base.assets
+              if "segments" not in {a.tags_by_key[k].get(DOMAIN_TAG) for k in a.keys}]
+    return dg.Definitions(assets=[*assets, *build_segment_assets(segments_path)],
+                          jobs=base.jobs, schedules=base.schedules, sensors=base.sensors,
+                          resources=base.resources)
 
 
 # ---- one simulated creator through the whole asset graph, built once per test process -------
@@ -242,9 +231,9 @@ def simulated_graph(agency) -> Graph:
     defs = full_definitions(lake.paths.home, segments_path=segments_path)
     resources = {**defs.resources, "sync": SyncSettings(as_of=agency.end.isoformat())}
     # What the vault, segments and LTV need, and nothing else (no API, no publishing).
-    selection = (dg.AssetSelection.groups("vault", "segments", "ltv").upstream()
+    selection = (domains("vault", "segments", "ltv").upstream()
                  .required_multi_asset_neighbors()
-                 - dg.AssetSelection.groups("raw", "creators", "realtime"))
+                 - dg.AssetSelection.groups("raw", "realtime"))
     (root / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
         instance.add_dynamic_partitions("creators", [creator_id])

@@ -6,9 +6,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from ofhq_pipeline.resources.lake import atomic_write
+from ofhq_pipeline.lake import atomic_write
 from ofhq_pipeline.vault.models import MatchingConfig
-from ofhq_pipeline_tests.builders import CREATOR, make_lake
+from ofhq_pipeline_tests.builders import CREATOR, build_model, make_lake
 from ofhq_pipeline_tests.vault.harness import Story, at, build_vault, mart
 
 
@@ -77,9 +77,8 @@ def test_preferences_and_purchases_rank_the_vault(lake):
         1: {"content_format_preference": "video", "length_preference": "long"},
         2: {"content_format_preference": "audio"},
     })
-    from ofhq_pipeline.vault import models
-
-    models.build(lake, "fan_recommendations", CREATOR, as_of=at(10), run_id="run1")
+    build_model(lake, "marts/fan_recommendations", as_of=at(10),
+                prepare=MatchingConfig().set_variables)
     assert recommended(lake, 1)[:3] == [3, 5, 2]   # video + long, then videos by popularity
     assert recommended(lake, 2)[0] == 4            # audio
     assert recommended(lake, 3)[:2] == [3, 2]      # revealed: he buys videos (not 5 again)

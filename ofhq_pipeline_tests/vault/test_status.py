@@ -5,8 +5,8 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from ofhq_pipeline.defs.marts.publish import marts_schema, publish
 from ofhq_pipeline.vault.status import fan_vault_status, install_analyst_macros
+from ofhq_pipeline.warehouse.publish import marts_schema, publish
 from ofhq_pipeline_tests.builders import CREATOR, make_lake
 from ofhq_pipeline_tests.vault.harness import Story, at, build_vault, mart, statuses
 
@@ -120,7 +120,7 @@ def test_status_transitions_as_history_grows(story, lake):
 @pytest.mark.parametrize("file_name", ["marts.duckdb", "analysts.duckdb"])
 def test_analysts_ask_about_any_item(tmp_path, file_name):
     """The macros answer for every (fan, item): never_sent where fan_asset_status has no row."""
-    from ofhq_pipeline.resources.lake import Lake
+    from ofhq_pipeline.lake import Lake
     from ofhq_pipeline.settings import Paths
 
     home = tmp_path / "home"

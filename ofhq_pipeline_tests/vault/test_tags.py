@@ -11,10 +11,10 @@ import dagster as dg
 import pytest
 
 from ofhq_pipeline.defs.vault.assets import VAULT_TAGS, vault_tagging
-from ofhq_pipeline.intelligence.llm import LLMSettings
+from ofhq_pipeline.llm.chat import LLMSettings
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
-from ofhq_pipeline.vault.resource import VaultTaggerResource
+from ofhq_pipeline.resources.vault_tagger import VaultTaggerResource
 from ofhq_pipeline.vault.tags import RULES_MODEL, load
 from ofhq_pipeline.vault.vision import RESPONSE_FORMAT, TAGS, VisionTagger
 from ofhq_pipeline_tests.builders import CREATOR, make_lake

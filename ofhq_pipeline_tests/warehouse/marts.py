@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from ofhq_pipeline.resources.lake import Lake, quote
+from ofhq_pipeline.lake import Lake, quote
 from ofhq_pipeline.settings import Paths
 
 # Every kind of column the marts have or may get: text with CSV- and array-hostile characters,

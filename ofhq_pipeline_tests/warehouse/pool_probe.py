@@ -20,7 +20,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from ofhq_pipeline.warehouse.deployment import DUCKDB_WRITER_POOL
+from ofhq_pipeline.defs.deployment import DUCKDB_WRITER_POOL
 
 PARTITIONS = ("acct_a", "acct_b")
 # How long a step holds the lock waiting for the other probe to show up (waiting on the pool, or

@@ -167,7 +167,7 @@ def rows_of(found: Cells, creator: str) -> set[str]:
 def test_cfo_columns_are_the_money_of_the_data_dictionary() -> None:
     """The CFO's columns of fan_profile: identity, money and subscription, all of them, and
     nothing the classifier reads from the chat nor the next best action drawn from it."""
-    from ofhq_pipeline.lifecycle.dictionary import FAN_PROFILE
+    from ofhq_pipeline.dictionary import FAN_PROFILE
 
     sections = {s.title: {c.name for c in s.columns} for s in FAN_PROFILE.sections}
     dictionary = {c.name for c in FAN_PROFILE.columns}

@@ -16,9 +16,7 @@ import pytest
 import yaml
 from dagster._core.events import DagsterEventType
 
-from ofhq_pipeline.settings import PROJECT_ROOT
-from ofhq_pipeline.warehouse.db import libpq_dsn
-from ofhq_pipeline.warehouse.deployment import (
+from ofhq_pipeline.defs.deployment import (
     DUCKDB_WRITER_POOL,
     K8S_INSTANCE,
     K8S_VALUES,
@@ -27,6 +25,8 @@ from ofhq_pipeline.warehouse.deployment import (
     run_launcher_config,
     storage_url,
 )
+from ofhq_pipeline.settings import PROJECT_ROOT
+from ofhq_pipeline.warehouse.db import libpq_dsn
 
 PARTITION_LIMIT = [
     {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
@@ -157,9 +157,13 @@ def test_k8s_instance_matches_dagster_schema(monkeypatch) -> None:
     assert config["concurrency"]["runs"]["tag_concurrency_limits"] == PARTITION_LIMIT
     assert config["concurrency"]["pools"] == {"default_limit": 1, "granularity": "op"}
     assert config["run_coordinator"]["config"]["dequeue_interval_seconds"] == 1
-    # The one-machine file validates too, and needs the psycopg2 scheme in DAGSTER_PG_URL.
+    # The one-machine file validates too; its storage takes DAGSTER_PG_URL in any spelling of
+    # the psycopg2 driver (test_postgres_urls.py).
     local = instance_config(POSTGRES_INSTANCE)
-    assert local["storage"]["postgres"] == {"postgres_url": {"env": "DAGSTER_PG_URL"}}
+    assert local["storage"]["custom"] == {
+        "module": "ofhq_pipeline.postgres_url", "class": "DagsterPostgresStorage",
+        "config": {"postgres_url": {"env": "DAGSTER_PG_URL"}},
+    }
     assert local["concurrency"]["runs"]["tag_concurrency_limits"] == PARTITION_LIMIT
 
     # The Helm values describe the same instance.

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
+from ofhq_pipeline.defs.deployment import DEPLOY_DIR, K8S_INSTANCE, K8S_VALUES
 from ofhq_pipeline.realtime.receiver import MAX_BODY_BYTES, WEBHOOK_PATH
-from ofhq_pipeline.warehouse.deployment import DEPLOY_DIR, K8S_INSTANCE, K8S_VALUES
 from ofhq_pipeline_tests.warehouse.test_deploy import require_dagster_k8s
 
 K8S_DIR = DEPLOY_DIR / "k8s"

@@ -10,11 +10,11 @@ import duckdb
 import psycopg2
 import pytest
 
-from ofhq_pipeline.defs.marts.publish import build_analysts_file
+from ofhq_pipeline.resources.marts_postgres import MartsPostgresResource
 from ofhq_pipeline.warehouse.access import FAN_PROFILE_MONEY_COLUMNS
 from ofhq_pipeline.warehouse.db import libpq_dsn
 from ofhq_pipeline.warehouse.postgres_marts import pg_type, publish_to_postgres
-from ofhq_pipeline.warehouse.resource import MartsPostgresResource
+from ofhq_pipeline.warehouse.publish import build_analysts_file
 from ofhq_pipeline_tests.warehouse.marts import make_lake, row_set, write_run
 
 A, B = "acct_alpha", "acct_beta"

@@ -77,25 +77,7 @@ SELECT
     k.chatter,
     coalesce(on_shift.shifts, 0)                                            AS shifts,
     round(coalesce(on_shift.seconds, 0) / 3600, 2)                          AS shift_hours,
-    coalesce(sent.messages_sent, 0)                                         AS messages_sent,
-    coalesce(sent.mass_messages_sent, 0)                                    AS mass_messages_sent,
-    coalesce(sent.fans_messaged, 0)                                         AS fans_messaged,
-    coalesce(sent.ppv_offered, 0)                                           AS ppv_offered,
-    coalesce(bought.ppv_unlocked, 0)                                        AS ppv_unlocked,
-    CASE WHEN sent.ppv_offered > 0
-         THEN round(least(1.0, coalesce(bought.ppv_unlocked, 0) / sent.ppv_offered), 4)
-    END                                                                     AS unlock_ratio,
-    CAST(coalesce(bought.ppv_revenue_cents, 0) AS BIGINT)                   AS ppv_revenue_cents,
-    coalesce(bought.tips, 0)                                                AS tips,
-    CAST(coalesce(bought.tip_revenue_cents, 0) AS BIGINT)                   AS tip_revenue_cents,
-    CAST(coalesce(bought.ppv_revenue_cents, 0) + coalesce(bought.tip_revenue_cents, 0)
-         AS BIGINT)                                                         AS revenue_cents,
-    coalesce(turns.fan_turns, 0)                                            AS fan_turns,
-    coalesce(turns.turns_answered, 0)                                       AS turns_answered,
-    CAST(round(turns.median_answer_s) AS BIGINT)                            AS median_answer_s,
-    CAST(round(turns.p90_answer_s) AS BIGINT)                               AS p90_answer_s,
-    coalesce(turns.fans_answered, 0)                                        AS fans_answered,
-    coalesce(turns.fans_left_waiting, 0)                                    AS fans_left_waiting,
+    unnest(chatters.kpi_columns(sent, bought, turns)),  -- sql/chatters/kpi_columns.sql
     as_of()                                                                 AS as_of
 FROM chatter_days k
 LEFT JOIN on_shift USING (chatter, day)

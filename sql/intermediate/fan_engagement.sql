@@ -1,6 +1,6 @@
 -- intermediate.fan_engagement: one row per fan the creator knows of (listed as a subscriber,
 -- paying, or chatting), with his engagement signals as of as_of() (fan-profile.md, Engagement
--- signals). Messages and purchases after as_of() are ignored. Thresholds: sql/lifecycle/macros.sql.
+-- signals). Messages and purchases after as_of() are ignored. Thresholds: sql/macros/lifecycle.sql.
 WITH fans AS (
     SELECT creator_id, fan_id FROM staging.fans
     UNION

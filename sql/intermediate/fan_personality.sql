@@ -1,7 +1,7 @@
 -- intermediate.fan_personality: what the classifier says about each fan of the creator (his
 -- latest classification, classifier.md), with the exact columns and types fan_profile reads.
--- intelligence.fan_personality is the classifier's marts.fan_personality, or an empty table of
--- its shape before the classifier ran (ofhq_pipeline/lifecycle/models.py).
+-- marts.fan_personality is the classifier's table, or an empty table of its shape before the
+-- classifier ran (the session types every table it reads from the registry).
 SELECT
     creator_id,
     CAST(fan_id AS BIGINT)                        AS fan_id,
@@ -36,6 +36,6 @@ SELECT
     CAST(top_objection AS VARCHAR)                AS top_objection,
     CAST(classified_at AS TIMESTAMPTZ)            AS classified_at,
     CAST(classifier_model AS VARCHAR)             AS classifier_model
-FROM intelligence.fan_personality
+FROM marts.fan_personality
 WHERE creator_id = getvariable('creator_id')
 QUALIFY row_number() OVER (PARTITION BY fan_id ORDER BY classified_at DESC NULLS LAST) = 1

@@ -1,7 +1,7 @@
 -- intermediate.fan_stage: each fan's relationship stage as a pure function of his history up to
 -- as_of() (fan-profile.md, Relationship stage), the reason it applies, since when it applies, and
 -- when to follow up. Recomputing it for any as_of() gives what an evaluation at that instant
--- recorded. The windows are the macros of sql/lifecycle/macros.sql ("within N days": at most
+-- recorded. The windows are the macros of sql/macros/lifecycle.sql ("within N days": at most
 -- N days before as_of(), bounds included, as within_days).
 WITH purchases AS (
     -- The purchase before the last one (two at the same instant are a gap of zero).
@@ -106,8 +106,9 @@ window_dated AS (
     FROM by_windows
 ),
 ruled AS (
-    -- The expired subscription overrides the windows: churned from expiry + 30 days, or from
-    -- when the windows churned him, whichever came first (least() skips nulls).
+    -- The expired subscription overrides the windows: churned from expiry plus
+    -- expired_churn_days(), or from when the windows churned him, whichever came first (least()
+    -- skips nulls).
     SELECT
         *,
         CASE WHEN expired_long_ago THEN 'churned' ELSE window_stage END      AS rule_stage,

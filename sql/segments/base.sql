@@ -12,6 +12,6 @@ SELECT
     r.suggested_price_cents,
     r.reason                AS recommendation_reason
 FROM marts.fan_profile AS p
-LEFT JOIN inputs.fan_ltv AS l USING (creator_id, fan_id)
-LEFT JOIN (SELECT * FROM inputs.fan_recommendations WHERE rank = 1) AS r USING (creator_id, fan_id)
--- (inputs.*: those marts, or empty relations of their shape before they were ever built.)
+LEFT JOIN marts.fan_ltv AS l USING (creator_id, fan_id)
+LEFT JOIN (SELECT * FROM marts.fan_recommendations WHERE rank = 1) AS r USING (creator_id, fan_id)
+-- (Marts never built yet are empty tables of their shape.)

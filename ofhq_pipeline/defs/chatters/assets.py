@@ -1,4 +1,4 @@
-"""Chatter performance and conversation QA per creator (group `chatters`).
+"""Chatter performance and conversation QA per creator .
 
 - `chatter_performance` (one step, three marts): attributes every creator message and purchase
   to the chatter on shift (sql/chatters/), and writes `chatter_performance_daily`,
@@ -27,36 +27,20 @@ from ofhq_pipeline.chatters.qa import TABLE as QA_TABLE
 from ofhq_pipeline.chatters.qa import review_creator
 from ofhq_pipeline.chatters.qa_llm import LLMReviewer
 from ofhq_pipeline.chatters.qa_rules import RulesReviewer
-from ofhq_pipeline.chatters.resource import ChattersResource
 from ofhq_pipeline.chatters.shifts import ShiftSet, load_creator_shifts
-from ofhq_pipeline.defs.creators.partitions import creator_partitions
-from ofhq_pipeline.defs.marts.assets import column_schema, creator_check_spec
+from ofhq_pipeline.defs.marts.checks import creator_check_spec
+from ofhq_pipeline.defs.models import asset_attributes, asset_key, spec, written_metadata
+from ofhq_pipeline.defs.partitions import creator_partitions
 from ofhq_pipeline.realtime.landing import landing_url_from_env
+from ofhq_pipeline.resources.chatters import ChattersResource
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.landing import LandingResource
 from ofhq_pipeline.resources.openai_classifier import OpenAIClassifierResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
 
 TRIGGER_TAG = "ofhq/trigger"
-UPSTREAM = [dg.AssetKey(["staging", "messages"]), dg.AssetKey(["marts", "transactions"])]
-DAILY_KEY = dg.AssetKey(["marts", "chatter_performance_daily"])
-QA_KEY = dg.AssetKey(["marts", QA_TABLE])
-# The classifier's per-fan tone preference, when it runs in the same job: QA reads it.
-FAN_PREFERENCES_KEY = dg.AssetKey(["marts", "fan_preferences"])
-CHATTER_KPI_KEYS = [dg.AssetKey(["marts", table]) for table in KPI_MARTS]
-CHATTER_KEYS = [*CHATTER_KPI_KEYS, QA_KEY]
-
-DESCRIPTIONS = {
-    "chatter_performance_daily": "Per chatter and UTC day (every day a shift covers, up to "
-    "as-of): shift hours, messages sent, PPV offered / unlocked / unlock ratio, PPV and tip "
-    "revenue credited, median and p90 seconds to answer a fan within the shift, fans answered, "
-    "fans left waiting over an hour.",
-    "chatter_shift_performance": "Per shift started at or before as-of: the same KPIs as "
-    "chatter_performance_daily, for that shift alone.",
-    "chatter_shift_issues": "What attribution could not decide, never guessed: overlapping "
-    "chatters, creator messages and PPV unlocks in no shift (gaps), shifts of one chatter that "
-    "intersect, invalid shift entries (with file and line).",
-}
+DAILY_KEY = asset_key("marts/chatter_performance_daily")
+QA_KEY = asset_key(f"marts/{QA_TABLE}")
 
 SHIFTS_VALID = "shift_sources_valid"
 NO_OVERLAPS = "no_overlapping_shifts"
@@ -75,11 +59,7 @@ def creator_shifts(
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(["marts", table], deps=UPSTREAM, description=DESCRIPTIONS[table],
-                     kinds={"duckdb", "parquet"})
-        for table in KPI_MARTS
-    ],
+    specs=[spec(f"marts/{table}") for table in KPI_MARTS],
     check_specs=[
         creator_check_spec(SHIFTS_VALID, DAILY_KEY,
                            "Every shift entry of the file and the landing store is valid (known "
@@ -90,7 +70,6 @@ def creator_shifts(
                            "Every personal creator message falls in a shift (without any shift "
                            "for the creator: could not judge, a warning)."),
     ],
-    group_name="chatters",
     partitions_def=creator_partitions,
     name="chatter_performance",
 )
@@ -109,20 +88,15 @@ def chatter_performance(
                          settings=chatters.kpi_settings()) as con:
         written = write_kpi_marts(store, con, creator_id, context.run_id)
         summary = attribution_summary(con, written["chatter_shift_issues"][0])
-        schemas = {table: column_schema(con, path) for table, (path, _) in written.items()}
+        written_meta = {table: written_metadata(con, f"marts/{table}", path, rows, as_of)
+                        for table, (path, rows) in written.items()}
     share = summary.attributed_share
     context.log.info(
         f"{creator_id}: {summary.shifts} shifts; {summary.attributed}/{summary.creator_messages} "
         f"creator messages attributed, {summary.in_gaps} in gaps, {summary.in_overlaps} in "
         f"overlaps; {summary.invalid_shifts} invalid shift entries"
     )
-    for table, (path, rows) in written.items():
-        metadata = {
-            "dagster/row_count": rows,
-            "dagster/column_schema": schemas[table],
-            "as_of": as_of.isoformat(),
-            "path": str(path),
-        }
+    for table, metadata in written_meta.items():
         if table == "chatter_performance_daily":
             metadata.update({
                 "shifts": summary.shifts,
@@ -181,17 +155,7 @@ def messages_in_shifts_result(
     )
 
 
-@dg.asset(
-    key=QA_KEY,
-    deps=[*UPSTREAM, DAILY_KEY, FAN_PREFERENCES_KEY],
-    group_name="chatters",
-    partitions_def=creator_partitions,
-    kinds={"openai", "parquet"},
-    description="Conversation QA: per chatter and day a sample of conversations (favouring "
-    "purchases and fans at risk) scored 0-100 against the rubric (tone match, offer pacing, "
-    "pushiness, missed buying signals, policy breaches) by the LLM, or by `qa-rules-v1` without "
-    "a key; one row per conversation with reasons, message ids, model, tokens and cost.",
-)
+@dg.asset(**asset_attributes(f"marts/{QA_TABLE}"))
 def chat_qa_reviews(
     context: dg.AssetExecutionContext,
     lake: LakeResource,
@@ -226,8 +190,8 @@ def chat_qa_reviews(
     return dg.MaterializeResult(metadata={
         **report.metadata(),
         "realtime_run": realtime,
-        "as_of": as_of.isoformat(),
-        "path": str(store.mart_path(QA_TABLE, creator_id, context.run_id)),
+        "as_of": dg.MetadataValue.timestamp(as_of),
+        "path": dg.MetadataValue.path(str(store.mart_path(QA_TABLE, creator_id, context.run_id))),
     })
 
 

@@ -16,7 +16,8 @@ from datetime import timedelta
 
 import dagster as dg
 
-from ofhq_pipeline.defs.creators.partitions import creator_partitions
+from ofhq_pipeline.defs.models import asset_key, spec
+from ofhq_pipeline.defs.partitions import creator_partitions
 from ofhq_pipeline.intelligence.engine import classify_creator
 from ofhq_pipeline.intelligence.llm import LLMClassifier
 from ofhq_pipeline.intelligence.store import MART_TABLES
@@ -25,29 +26,9 @@ from ofhq_pipeline.resources.openai_classifier import OpenAIClassifierResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
 
 TRIGGER_TAG = "ofhq/trigger"
-UPSTREAM = [dg.AssetKey(["staging", "messages"]), dg.AssetKey(["marts", "transactions"])]
-DESCRIPTIONS = {
-    "fan_classifications": "Every classification of a fan's chat window (ok or failed): window "
-    "hash, model, tokens, cost in USD, the parsed output; `is_latest` marks each fan's newest.",
-    "fan_intent_events": "A row for each intent signal scoring at or above the threshold that is "
-    "new or has risen since the fan's previous classification, with its evidence message ids.",
-    "fan_facts": "One row per (fan, category, normalised value): confidence, source message, "
-    "first and last seen.",
-    "fan_preferences": "Per fan: content format, length, frequency, opener, offer, tone and "
-    "custom interest, from his latest successful classification.",
-    "fan_personality": "Per fan: personality, intent scores (intent_<signal>), toxicity and "
-    "objections from his latest successful classification, for fan_profile.",
-}
-INTELLIGENCE_KEYS = [dg.AssetKey(["marts", table]) for table in MART_TABLES]
-
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(["marts", table], deps=UPSTREAM, description=DESCRIPTIONS[table],
-                     kinds={"openai", "parquet"})
-        for table in MART_TABLES
-    ],
-    group_name="intelligence",
+    specs=[spec(f"marts/{table}", kinds={"openai", "parquet"}) for table in MART_TABLES],
     partitions_def=creator_partitions,
     name="fan_intelligence",
 )
@@ -92,12 +73,12 @@ def fan_intelligence(
     for table in MART_TABLES:
         metadata = {
             "dagster/row_count": report.mart_rows.get(table, 0),
-            "path": str(store.mart_path(table, creator_id, context.run_id)),
+            "path": dg.MetadataValue.path(str(store.mart_path(table, creator_id, context.run_id))),
         }
         if table == "fan_classifications":
             metadata.update(report.metadata())
             metadata["realtime_debounce_minutes"] = debounce.total_seconds() / 60
-        yield dg.MaterializeResult(asset_key=["marts", table], metadata=metadata)
+        yield dg.MaterializeResult(asset_key=asset_key(f"marts/{table}"), metadata=metadata)
 
 
 intelligence_assets = [fan_intelligence]

@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from ofhq_pipeline.defs.creators.partitions import creator_partitions
+from ofhq_pipeline.defs.models import domains
+from ofhq_pipeline.defs.partitions import creator_partitions
 
 STAGE_DECAY_TRIGGER = {"ofhq/trigger": "stage_decay"}
 
@@ -10,8 +11,8 @@ STAGE_DECAY_TRIGGER = {"ofhq/trigger": "stage_decay"}
 # real-time alerts and the classifier (which may call an LLM) are left out.
 stage_decay_job = dg.define_asset_job(
     "stage_decay",
-    selection=dg.AssetSelection.groups("staging", "fan_aggregates", "marts")
-    - dg.AssetSelection.groups("intelligence"),
+    selection=dg.AssetSelection.groups("staging", "intermediate", "marts", "published")
+    - domains("intelligence", "vault", "ltv", "chatters", "segments"),
     partitions_def=creator_partitions,
     executor_def=dg.in_process_executor,
     description="Rebuilds one creator's staging, marts and lifecycle as of the run's instant from "

@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from ofhq_pipeline.defs.creators.partitions import creator_partitions
 from ofhq_pipeline.defs.lifecycle.jobs import STAGE_DECAY_TRIGGER, stage_decay_job
+from ofhq_pipeline.defs.partitions import creator_partitions
 from ofhq_pipeline.resources.sync_settings import AS_OF_TAG
 
 

@@ -1,17 +1,17 @@
-"""Lifetime value and churn per creator (group `ltv`): marts/fan_ltv, MBG/NBD + Gamma-Gamma
+"""Lifetime value and churn per creator : marts/fan_ltv, MBG/NBD + Gamma-Gamma
 fitted on the creator's discretionary purchases (the agency's pool when he has too few repeat
 buyers), with the fitted parameters in the materialization's metadata."""
 
 import dagster as dg
+import duckdb
 from pydantic import Field
 
-from ofhq_pipeline.defs.creators.partitions import creator_partitions
-from ofhq_pipeline.defs.vault.assets import schema_of
-from ofhq_pipeline.ltv.build import HORIZON_DAYS, LtvConfig, build_fan_ltv
+from ofhq_pipeline.defs.models import asset_attributes, written_metadata
+from ofhq_pipeline.ltv.build import LtvConfig, build_fan_ltv
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
 
-FAN_LTV = dg.AssetKey(["marts", "fan_ltv"])
+FAN_LTV = "marts/fan_ltv"
 
 
 class FanLtvConfig(dg.Config):
@@ -21,16 +21,7 @@ class FanLtvConfig(dg.Config):
     penalizer: float = Field(default=0.0, description="L2 penalty on the parameters (0: plain MLE)")
 
 
-@dg.asset(
-    key=FAN_LTV,
-    deps=[dg.AssetKey(["marts", "transactions"]), dg.AssetKey(["marts", "fan_profile"])],
-    group_name="ltv",
-    partitions_def=creator_partitions,
-    kinds={"duckdb", "parquet"},
-    description=f"Per fan: probability alive, churn probability, expected purchases and spend "
-    f"over the next {HORIZON_DAYS} days (MBG/NBD + Gamma-Gamma on discretionary purchases: "
-    "subscription payments left out), and the inputs (frequency, recency, tenure in days).",
-)
+@dg.asset(**asset_attributes(FAN_LTV))
 def fan_ltv(
     context: dg.AssetExecutionContext,
     config: FanLtvConfig,
@@ -45,13 +36,12 @@ def fan_ltv(
     )
     if report.status != "ok":
         context.log.warning(f"{context.partition_key}: LTV fit failed: {report.error}")
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": report.fans,
-        "dagster/column_schema": schema_of(path),
-        **report.metadata(),
-        "as_of": as_of.isoformat(),
-        "path": str(path),
-    })
+    con = duckdb.connect()
+    try:
+        metadata = written_metadata(con, FAN_LTV, path, report.fans, as_of)
+    finally:
+        con.close()
+    return dg.MaterializeResult(metadata={**metadata, **report.metadata()})
 
 
 ltv_assets = [fan_ltv]

@@ -12,22 +12,21 @@ from contextlib import closing
 
 import dagster as dg
 
-from ofhq_pipeline.defs.creators.partitions import creator_partitions
-from ofhq_pipeline.defs.ingest.assets import RAW
-from ofhq_pipeline.realtime.telegram import TelegramResource
+from ofhq_pipeline.defs.models import asset_attributes
+from ofhq_pipeline.lake import sql_text
 from ofhq_pipeline.resources.alert_rules import AlertRules
-from ofhq_pipeline.resources.lake import LakeResource, sql_text
+from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.landing import LandingResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
+from ofhq_pipeline.resources.telegram import TelegramResource
 
 
-@dg.asset(
-    key=["raw", "webhook_events"],
-    **RAW,
+@dg.asset(**asset_attributes(
+    "raw/webhook_events",
     description="The creator's webhook events from the landing store, as received (the "
     "payload, its event type, landing id and own timestamp); a batch per run, read past the "
     "newest landing id already held.",
-)
+))
 def raw_webhook_events(
     context: dg.AssetExecutionContext, landing: LandingResource, lake: LakeResource
 ) -> dg.MaterializeResult:
@@ -59,16 +58,12 @@ def raw_webhook_events(
     )
 
 
-@dg.asset(
-    key=["realtime", "alerts"],
-    group_name="realtime",
-    partitions_def=creator_partitions,
-    deps=[["published", "analysts_marts"], raw_webhook_events],
-    kinds={"telegram"},
+@dg.asset(**{**asset_attributes(
+    "realtime/alerts",
     description="Telegram alerts: new subscriber, big tip, new whale, PPV unlocked, chargeback. "
     "Each goes out once, across re-runs (keys in the landing store's `alerts_sent`); without a "
     "bot token they are logged.",
-)
+), "kinds": {"telegram"}})
 def alerts(
     context: dg.AssetExecutionContext,
     lake: LakeResource,
@@ -82,7 +77,7 @@ def alerts(
     with store.session(creator_id, as_of=sync.resolve_as_of(context), run_id=context.run_id) as con:
         con.execute("SET VARIABLE alert_window_hours = ?", [alert_rules.window_hours])
         con.execute("SET VARIABLE tip_threshold_cents = ?", [alert_rules.tip_threshold_cents])
-        candidates = con.execute(sql_text("realtime/alert_candidates")).fetchall()
+        candidates = con.execute(sql_text("realtime/alerts")).fetchall()
     sent: Counter[str] = Counter()
     failed: list[str] = []
     with closing(landing.store()) as landed:
@@ -106,7 +101,8 @@ def alerts(
             metadata={"failed": dg.MetadataValue.json(failed[:20])},
         )
     return dg.MaterializeResult(
-        metadata={"sent": dg.MetadataValue.json(dict(sent)), "candidates": len(candidates)}
+        metadata={"dagster/row_count": sum(sent.values()),  # alerts sent by this run
+                  "sent": dg.MetadataValue.json(dict(sent)), "candidates": len(candidates)}
     )
 
 

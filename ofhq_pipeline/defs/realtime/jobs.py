@@ -7,7 +7,8 @@ step, which is most of the latency budget.
 
 import dagster as dg
 
-from ofhq_pipeline.defs.creators.partitions import creator_partitions
+from ofhq_pipeline.defs.models import domains
+from ofhq_pipeline.defs.partitions import creator_partitions
 
 realtime_update_job = dg.define_asset_job(
     "realtime_update",
@@ -15,7 +16,7 @@ realtime_update_job = dg.define_asset_job(
     # value and the report change with time rather than with one event: the periodic sync and
     # their schedules keep them fresh, and every real-time run stays short.
     selection=dg.AssetSelection.assets(["raw", "webhook_events"]).downstream()
-    - dg.AssetSelection.groups("chatters", "vault", "segments", "ltv", "report"),
+    - domains("chatters", "vault", "segments", "ltv", "report"),
     partitions_def=creator_partitions,
     executor_def=dg.in_process_executor,
     description="Applies one creator's landed webhook events to the marts and sends alerts.",

@@ -4,7 +4,7 @@ from contextlib import closing
 
 import dagster as dg
 
-from ofhq_pipeline.defs.creators.partitions import creator_partitions, is_creator_id
+from ofhq_pipeline.defs.partitions import creator_partitions, is_creator_id
 from ofhq_pipeline.defs.realtime.jobs import realtime_update_job
 from ofhq_pipeline.resources.landing import LandingResource
 

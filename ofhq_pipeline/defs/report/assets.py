@@ -5,33 +5,51 @@ from pathlib import Path
 
 import dagster as dg
 
-from ofhq_pipeline.defs.report.render import (
+from ofhq_pipeline.defs.models import asset_attributes
+from ofhq_pipeline.lake import atomic_write
+from ofhq_pipeline.report.render import (
+    FLOWS,
+    LastRun,
     collect,
     render_html,
     render_markdown,
     render_summary,
     report_path,
 )
-from ofhq_pipeline.resources.lake import LakeResource, atomic_write
+from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.settings import Paths
 
 
-@dg.asset(
-    key=["report", "system_intelligence"],
-    deps=[["published", "analysts_marts"]],
-    group_name="report",
-    kinds={"html"},
+def last_run(instance: dg.DagsterInstance, job: str) -> LastRun:
+    runs = instance.get_run_records(filters=dg.RunsFilter(job_name=job), limit=1)
+    if not runs:
+        return LastRun(job, "-", None, None)
+    record = runs[0]
+    at = (datetime.fromtimestamp(record.end_time, tz=UTC) if record.end_time
+          else record.create_timestamp)
+    return LastRun(job, record.dagster_run.status.value.lower(), at,
+                   record.dagster_run.tags.get("dagster/partition"))
+
+
+def flow_runs(instance: dg.DagsterInstance) -> list[LastRun]:
+    """The last run of each data flow's job, for the report's data flows section."""
+    return [last_run(instance, job) for _, job, _, _ in FLOWS if job]
+
+
+@dg.asset(**asset_attributes(
+    "report/system_intelligence",
     description="The System Intelligence report: live row counts of every table, what is "
     "tracked per fan (the data dictionary), how data flows in and when each path last ran, "
     "stage and temperature distributions, revenue by day, raw rows staging set aside per "
     "creator. Shown here as Markdown and written as a standalone page with charts to "
     "$OFHQ_HOME/report/index.html.",
-)
+))
 def system_intelligence(
     context: dg.AssetExecutionContext, lake: LakeResource
 ) -> dg.MaterializeResult:
     store = lake.lake()
-    data = collect(store.paths.analysts_marts, context.instance, datetime.now(UTC), store.root)
+    data = collect(store.paths.analysts_marts, flow_runs(context.instance), datetime.now(UTC),
+                   store.root)
     path = report_path(store.paths)
     page = render_html(data)
     atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
@@ -42,7 +60,8 @@ def system_intelligence(
             "fans": data.fans,
             "creators": len(data.creators),
             "tables": len(data.table_counts),
-            "published_at": data.published_at.isoformat() if data.published_at else "never",
+            **({"published_at": dg.MetadataValue.timestamp(data.published_at)}
+               if data.published_at else {}),
             "rejected_raw_rows": sum(r.rows for r in data.rejects),
         }
     )
@@ -85,5 +104,6 @@ def materialize_report(
 def report_summary(paths: Paths | None = None, instance: dg.DagsterInstance | None = None) -> str:
     """The report's terminal summary, ending with where the page is: what `ofhq demo` prints."""
     paths = paths or Paths.from_env()
-    data = collect(paths.analysts_marts, instance, datetime.now(UTC), paths.lake)
+    runs = flow_runs(instance) if instance is not None else None
+    data = collect(paths.analysts_marts, runs, datetime.now(UTC), paths.lake)
     return render_summary(data, report_path(paths))

@@ -1,4 +1,4 @@
-"""Audience segments per creator (group `segments`): one asset per segment of segments.yaml
+"""Audience segments per creator one asset per segment of segments.yaml
 (`segments/<name>`), built when the code location loads, and `marts/segment_members`, every
 segment's members in one table for analysts.
 
@@ -12,44 +12,29 @@ from pathlib import Path
 
 import dagster as dg
 
-from ofhq_pipeline.defs.creators.partitions import creator_partitions
+from ofhq_pipeline.defs.models import asset_attributes
+from ofhq_pipeline.registry import segment_model
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
 from ofhq_pipeline.segments.members import build_members, build_segment_members, markdown_table
 from ofhq_pipeline.segments.spec import Segment, load_segments, segments_path
 
-SEGMENT_MEMBERS = dg.AssetKey(["marts", "segment_members"])
-BASE_DEPS = [
-    dg.AssetKey(["marts", "fan_profile"]),
-    dg.AssetKey(["marts", "fan_ltv"]),
-    dg.AssetKey(["marts", "fan_recommendations"]),
-]
-
-
-def segment_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey(["segments", name])
+SEGMENT_MEMBERS = "marts/segment_members"
 
 
 def segment_asset(segment: Segment) -> dg.AssetsDefinition:
-    deps = list(BASE_DEPS)
-    if "fan_asset_status" in segment.sources:
-        deps.append(dg.AssetKey(["marts", "fan_asset_status"]))
+    model = segment_model(segment.name, "fan_asset_status" in segment.sources)
     description = (segment.description or f"Segment {segment.name}") + (
         f" (filters: {', '.join(segment.fields) or 'vault items'})"
     )
+    attributes = asset_attributes(model.key, inputs=model.inputs, description=description)
+    attributes["metadata"] = {
+        **attributes["metadata"],
+        "definition": dg.MetadataValue.json({"where": segment.where}),
+        "definition_hash": segment.definition_hash,
+    }
 
-    @dg.asset(
-        key=segment_key(segment.name),
-        deps=deps,
-        group_name="segments",
-        partitions_def=creator_partitions,
-        kinds={"duckdb", "parquet"},
-        description=description,
-        metadata={
-            "definition": dg.MetadataValue.json({"where": segment.where}),
-            "definition_hash": segment.definition_hash,
-        },
-    )
+    @dg.asset(**attributes)
     def _asset(
         context: dg.AssetExecutionContext, lake: LakeResource, sync: SyncSettings
     ) -> dg.MaterializeResult:
@@ -69,8 +54,8 @@ def segment_asset(segment: Segment) -> dg.AssetsDefinition:
             "sql_where": dg.MetadataValue.md(f"```sql\n{segment.condition}\n```"),
             "definition_hash": segment.definition_hash,
             "export": f"ofhq segments export {segment.name} --format csv|json",
-            "as_of": as_of.isoformat(),
-            "path": str(membership.path),
+            "as_of": dg.MetadataValue.timestamp(as_of),
+            "path": dg.MetadataValue.path(str(membership.path)),
         })
 
     _asset.__name__ = f"segments_{segment.name}"
@@ -78,15 +63,8 @@ def segment_asset(segment: Segment) -> dg.AssetsDefinition:
 
 
 def segment_members_asset(segments: list[Segment]) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=SEGMENT_MEMBERS,
-        deps=[segment_key(s.name) for s in segments],
-        group_name="segments",
-        partitions_def=creator_partitions,
-        kinds={"duckdb", "parquet"},
-        description="Every segment's members for the creator, one row per (segment, fan), with "
-        "the item to send each at his price: the analysts' view of segments.yaml.",
-    )
+    @dg.asset(**asset_attributes(
+        SEGMENT_MEMBERS, inputs=tuple(segment_model(s.name).key for s in segments)))
     def segment_members(context: dg.AssetExecutionContext, lake: LakeResource):
         store = lake.lake()
         path, rows = build_segment_members(store, segments, context.partition_key,
@@ -94,7 +72,7 @@ def segment_members_asset(segments: list[Segment]) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata={
             "dagster/row_count": rows,
             "segments": dg.MetadataValue.json([s.name for s in segments]),
-            "path": str(path),
+            "path": dg.MetadataValue.path(str(path)),
         })
 
     return segment_members

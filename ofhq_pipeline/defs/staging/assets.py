@@ -10,16 +10,18 @@ first, lists every such value, and each other model reads its raw rows less thos
 warns (without blocking) while it holds any, with the reasons.
 """
 
+from collections.abc import Iterator
 
 import dagster as dg
 import duckdb
 import pandera.polars as pa
 import polars as pl
 
-from ofhq_pipeline.defs.creators.partitions import creator_partitions
-from ofhq_pipeline.defs.staging import schemas
-from ofhq_pipeline.defs.staging.rejects import summarize
-from ofhq_pipeline.resources.lake import REJECTS, Lake, LakeResource
+from ofhq_pipeline import registry
+from ofhq_pipeline.defs.models import ModelOptions, Step, model_asset
+from ofhq_pipeline.lake import REJECTS, Lake
+from ofhq_pipeline.staging import schemas
+from ofhq_pipeline.staging.rejects import summarize
 
 REJECTS_KEY = dg.AssetKey(["staging", REJECTS])
 REJECTS_CHECK = "no_cast_rejects"
@@ -65,103 +67,38 @@ def rejects_check(
     )
 
 
-def staging_asset(
-    table: str,
-    schema: type[pa.DataFrameModel],
-    deps: list[dg.AssetKey],
-    description: str,
-) -> dg.AssetsDefinition:
-    """The one place a staged table is built. Every model but the rejects reads the rejects of
-    the same run; the rejects carry the warning check besides the schema check."""
+# The pandera schema each staged table must meet.
+SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
+    REJECTS: schemas.StagedCastRejects,
+    "fans": schemas.StagedFans,
+    "subscription_periods": schemas.StagedSubscriptionPeriods,
+    "transactions": schemas.StagedTransactions,
+    "messages": schemas.StagedMessages,
+    "chats": schemas.StagedChats,
+    "vault_media": schemas.StagedVaultMedia,
+}
+
+
+def staging_asset(table: str) -> dg.AssetsDefinition:
+    """A staged table with its blocking schema check; the rejects also carry their warning."""
     key = dg.AssetKey(["staging", table])
-    is_rejects = key == REJECTS_KEY
-    checks = [dg.AssetCheckSpec("matches_schema", asset=key, blocking=True,
-                                description=f"pandera: {schema.__name__}")]
-    if is_rejects:
-        checks.append(dg.AssetCheckSpec(
+    schema = SCHEMAS[table]
+    check_specs = [dg.AssetCheckSpec("matches_schema", asset=key, blocking=True,
+                                     description=f"pandera: {schema.__name__}")]
+    if table == REJECTS:
+        check_specs.append(dg.AssetCheckSpec(
             REJECTS_CHECK, asset=key, blocking=False,
             description="Warns while raw rows are set aside because a value does not cast; "
             "the creator's other rows still build."))
 
-    @dg.asset(
-        key=key,
-        deps=deps if is_rejects else [REJECTS_KEY, *deps],
-        group_name="staging",
-        partitions_def=creator_partitions,
-        kinds={"duckdb", "parquet"},
-        check_specs=checks,
-        description=description,
-    )
-    def _asset(context: dg.AssetExecutionContext, lake: LakeResource):
-        store = lake.lake()
-        creator_id = context.partition_key
-        path = store.staging_path(table, creator_id)
-        with store.session(creator_id) as con:
-            rows = store.write_model(con, f"staging/{table}", path)
-            warning = rejects_check(store, con, creator_id) if is_rejects else None
-        passed, check_meta = validate(schema, pl.read_parquet(path))
-        yield dg.MaterializeResult(metadata={"rows": rows, "path": str(path)})
+    def checks(step: Step, con: duckdb.DuckDBPyConnection) -> Iterator[dg.AssetCheckResult]:
+        passed, check_meta = validate(schema, pl.read_parquet(step.path))
         yield dg.AssetCheckResult(check_name="matches_schema", passed=passed, metadata=check_meta)
-        if warning is not None:
-            yield warning
+        if table == REJECTS:
+            yield rejects_check(step.store, con, step.creator_id)
 
-    _asset.__name__ = f"staging_{table}"
-    return _asset
-
-
-def raw(table: str) -> dg.AssetKey:
-    return dg.AssetKey(["raw", table])
+    return model_asset(f"staging/{table}", ModelOptions(checks=checks, check_specs=check_specs,
+                                                        as_of=False))
 
 
-staging_cast_rejects = staging_asset(
-    REJECTS,
-    schemas.StagedCastRejects,
-    [raw("fans"), raw("transactions"), raw("chargebacks"), raw("chats"), raw("messages"),
-     raw("vault_media"), raw("webhook_events")],
-    "Raw rows staging sets aside, one row per value that does not cast (or is missing where "
-    "required): raw table, batch and item, the item's id or webhook landing id, field, the "
-    "offending text, why, and when it arrived. Every other staging model leaves these rows "
-    "out, so one bad or hostile item never stops the creator's staging.",
-)
-staging_fans = staging_asset(
-    "fans", schemas.StagedFans, [raw("fans"), raw("webhook_events")],
-    "One row per fan: each field's latest value from the fans feed and the subscription "
-    "webhooks, typed.",
-)
-staging_subscription_periods = staging_asset(
-    "subscription_periods",
-    schemas.StagedSubscriptionPeriods,
-    [dg.AssetKey(["staging", "fans"]), raw("webhook_events")],
-    "Every subscription period (subscribe, renew; free trials at price 0) of every fan.",
-)
-staging_transactions = staging_asset(
-    "transactions",
-    schemas.StagedTransactions,
-    [raw("transactions"), raw("chargebacks"), raw("webhook_events")],
-    "One row per transaction id from the feed, chargebacks and `transactions.new` webhooks: "
-    "the most advanced status of all sightings (a status only moves forward; sightings that "
-    "would move it back are counted in `status_regressions`), other fields from the latest "
-    "sighting, integer cents, type derived, chargebacks applied with their time.",
-)
-staging_messages = staging_asset(
-    "messages", schemas.StagedMessages, [raw("messages"), raw("chats"), raw("webhook_events")],
-    "One row per chat message: the fan's or the creator's, price in cents, mass sends marked.",
-)
-staging_chats = staging_asset(
-    "chats", schemas.StagedChats, [raw("chats")],
-    "One row per chat: its fan, last message, unread count.",
-)
-staging_vault_media = staging_asset(
-    "vault_media", schemas.StagedVaultMedia, [raw("vault_media")],
-    "One row per vault item: type, duration, likes, tips.",
-)
-
-staging_assets = [
-    staging_cast_rejects,
-    staging_fans,
-    staging_subscription_periods,
-    staging_transactions,
-    staging_messages,
-    staging_chats,
-    staging_vault_media,
-]
+staging_assets = [staging_asset(model.table) for model in registry.models(layer="staging")]

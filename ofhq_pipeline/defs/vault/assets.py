@@ -1,36 +1,39 @@
-"""Vault intelligence per creator (group `vault`): what each fan has of the vault, the vault with
-its figures and tags, and what to offer each fan next.
+"""Vault intelligence per creator: what each fan has of the vault, the vault with its figures
+and tags, and what to offer each fan next.
 
     staging/messages + marts/transactions ──► marts/fan_asset_status ──► marts/vault_media
     marts/vault_media ──► marts/vault_tags + marts/vault_taggings (rules; vision with a key)
     fan_profile + fan_preferences + vault_tags + fan_asset_status ──► marts/fan_recommendations
 
 Every table is written into the run's mart folder, so `publish_marts` makes it current with the
-run's other marts (it must list these keys among its deps to run after them).
+run's other marts.
 """
 
 import dagster as dg
 import duckdb
 from pydantic import Field
 
-from ofhq_pipeline.defs.creators.partitions import creator_partitions
-from ofhq_pipeline.defs.marts.assets import column_schema
-from ofhq_pipeline.resources.lake import LakeResource, quote
+from ofhq_pipeline.defs.models import (
+    ModelOptions,
+    Step,
+    asset_attributes,
+    asset_key,
+    model_asset,
+    spec,
+    write_sql,
+    written_metadata,
+)
+from ofhq_pipeline.defs.partitions import creator_partitions
+from ofhq_pipeline.lake import quote
+from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
-from ofhq_pipeline.vault import models
-from ofhq_pipeline.vault.resource import VaultTaggerResource
+from ofhq_pipeline.resources.vault_tagger import VaultTaggerResource
+from ofhq_pipeline.vault.models import MatchingConfig
 from ofhq_pipeline.vault.tags import tag_creator
 
-
-def key(*parts: str) -> dg.AssetKey:
-    return dg.AssetKey(list(parts))
-
-
-FAN_ASSET_STATUS = key("marts", "fan_asset_status")
-VAULT_MEDIA = key("marts", "vault_media")
-VAULT_TAGS = key("marts", "vault_tags")
-VAULT_TAGGINGS = key("marts", "vault_taggings")
-FAN_RECOMMENDATIONS = key("marts", "fan_recommendations")
+VAULT_TAGS = asset_key("marts/vault_tags")
+VAULT_TAGGINGS = asset_key("marts/vault_taggings")
+FAN_RECOMMENDATIONS = "marts/fan_recommendations"
 
 
 def query(path, sql: str) -> list[tuple]:
@@ -41,92 +44,37 @@ def query(path, sql: str) -> list[tuple]:
         con.close()
 
 
-def schema_of(path) -> dg.TableSchema:
-    con = duckdb.connect()
-    try:
-        return column_schema(con, path)
-    finally:
-        con.close()
-
-
-@dg.asset(
-    key=FAN_ASSET_STATUS,
-    deps=[key("staging", "messages"), key("marts", "transactions"), key("staging", "vault_media")],
-    group_name="vault",
-    partitions_def=creator_partitions,
-    kinds={"duckdb", "parquet"},
-    description="\"Has he bought this?\": one row per fan and vault item sent to him, with status "
-    "bought / sent_free / offered_unbought (never_sent: no row). A PPV purchase unlocks the "
-    "items of the most recent open offer to that fan at or before it with the same price.",
-)
-def fan_asset_status(
-    context: dg.AssetExecutionContext, lake: LakeResource, sync: SyncSettings
-) -> dg.MaterializeResult:
-    store = lake.lake()
-    creator_id = context.partition_key
-    as_of = sync.resolve_as_of(context)
-    path, rows = models.build(store, "fan_asset_status", creator_id, as_of=as_of,
-                              run_id=context.run_id)
-    with store.session(creator_id, as_of=as_of, run_id=context.run_id) as con:
-        (purchases,) = con.execute(
-            "SELECT count(*) FROM marts.transactions WHERE is_purchase AND type = 'message'"
-        ).fetchone()
-    (matched,) = query(path, "SELECT count(DISTINCT t) FROM (SELECT unnest(bought_transaction_ids)"
-                             " AS t FROM {path})")[0]
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": rows,
-        "dagster/column_schema": schema_of(path),
-        "statuses": dg.MetadataValue.json(models.status_counts(path)),
+def write_fan_asset_status(step: Step, con: duckdb.DuckDBPyConnection, key: str):
+    """The statuses, and how many PPV purchases were matched to the offer they unlocked."""
+    rows, _ = write_sql(step, con, key)
+    (purchases,) = con.execute(
+        "SELECT count(*) FROM marts.transactions WHERE is_purchase AND type = 'message'"
+    ).fetchone()
+    (matched,) = query(step.path, "SELECT count(DISTINCT t) FROM (SELECT "
+                                  "unnest(bought_transaction_ids) AS t FROM {path})")[0]
+    statuses = dict(query(step.path, "SELECT status, count(*) FROM {path} GROUP BY 1 ORDER BY 1"))
+    return rows, {
+        "statuses": dg.MetadataValue.json(statuses),
         "ppv_purchases": int(purchases),
         "ppv_purchases_matched_to_an_offer": int(matched),
         "ppv_purchases_unmatched": int(purchases) - int(matched),
-        "as_of": as_of.isoformat(),
-        "path": str(path),
-    })
+    }
 
 
-@dg.asset(
-    key=VAULT_MEDIA,
-    deps=[key("staging", "vault_media"), key("raw", "vault_media"), key("staging", "messages"),
-          FAN_ASSET_STATUS],
-    group_name="vault",
-    partitions_def=creator_partitions,
-    kinds={"duckdb", "parquet"},
-    description="The creator's vault: type, duration, likes, tips, an image URL when the API "
-    "sends one, how often each item was offered (prices, bundles) or sent free, its buyers, "
-    "and a popularity score (0-1).",
-)
-def vault_media(
-    context: dg.AssetExecutionContext, lake: LakeResource, sync: SyncSettings
-) -> dg.MaterializeResult:
-    store = lake.lake()
-    as_of = sync.resolve_as_of(context)
-    path, rows = models.build(store, "vault_media", context.partition_key, as_of=as_of,
-                              run_id=context.run_id)
-    types = dict(query(path, "SELECT media_type, count(*) FROM {path} GROUP BY 1 ORDER BY 1"))
-    (with_image,) = query(path, "SELECT count(image_url) FROM {path}")[0]
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": rows,
-        "dagster/column_schema": schema_of(path),
+def write_vault_media(step: Step, con: duckdb.DuckDBPyConnection, key: str):
+    """The vault, with its media types and how many items carry an image."""
+    rows, _ = write_sql(step, con, key)
+    types = dict(query(step.path, "SELECT media_type, count(*) FROM {path} GROUP BY 1 ORDER BY 1"))
+    (with_image,) = query(step.path, "SELECT count(image_url) FROM {path}")[0]
+    return rows, {
         "types": dg.MetadataValue.json({str(k): v for k, v in types.items()}),
         "items_with_image": int(with_image),
-        "as_of": as_of.isoformat(),
-        "path": str(path),
-    })
+    }
 
 
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(VAULT_TAGS, deps=[VAULT_MEDIA], kinds={"openai", "parquet"},
-                     description="Current tags of every vault item: media_id, tag, source "
-                     "(rules / vision), model, confidence (0-100), tagged_at. Metadata rules "
-                     "(vault-rules-v1) always; vision tags when OPENAI_API_KEY is set and the "
-                     "item has an image. Unchanged items are never tagged again."),
-        dg.AssetSpec(VAULT_TAGGINGS, deps=[VAULT_MEDIA], kinds={"openai", "parquet"},
-                     description="Every tagging of a vault item (ok or failed): model, input "
-                     "hash, tokens, cost in USD, error."),
-    ],
-    group_name="vault",
+    specs=[spec("marts/vault_tags", kinds={"openai", "parquet"}),
+           spec("marts/vault_taggings", kinds={"openai", "parquet"})],
     partitions_def=creator_partitions,
     name="vault_tagging",
 )
@@ -161,11 +109,12 @@ def vault_tagging(
         "dagster/row_count": report.mart_rows.get("vault_tags", 0),
         "top_tags": dg.MetadataValue.json(dict(top)),
         **report.metadata(),
-        "path": str(tags_path),
+        "path": dg.MetadataValue.path(str(tags_path)),
     })
     yield dg.MaterializeResult(asset_key=VAULT_TAGGINGS, metadata={
         "dagster/row_count": report.mart_rows.get("vault_taggings", 0),
-        "path": str(store.mart_path("vault_taggings", creator_id, context.run_id)),
+        "path": dg.MetadataValue.path(
+            str(store.mart_path("vault_taggings", creator_id, context.run_id))),
     })
 
 
@@ -179,17 +128,7 @@ class RecommendationsConfig(dg.Config):
     )
 
 
-@dg.asset(
-    key=FAN_RECOMMENDATIONS,
-    deps=[key("marts", "fan_profile"), key("marts", "fan_preferences"), VAULT_TAGS,
-          FAN_ASSET_STATUS, VAULT_MEDIA, key("marts", "transactions")],
-    group_name="vault",
-    partitions_def=creator_partitions,
-    kinds={"duckdb", "parquet"},
-    description="Per fan, the top vault items for him (score 0-100 from his preferences, what he "
-    "bought, and popularity), never what he has, nor what he was offered lately, each with a "
-    "suggested price from his price range and the reason.",
-)
+@dg.asset(**asset_attributes(FAN_RECOMMENDATIONS))
 def fan_recommendations(
     context: dg.AssetExecutionContext,
     config: RecommendationsConfig,
@@ -198,28 +137,33 @@ def fan_recommendations(
 ) -> dg.MaterializeResult:
     store = lake.lake()
     as_of = sync.resolve_as_of(context)
-    matching = models.MatchingConfig(config.top_k, config.exclude_offered_days,
+    matching = MatchingConfig(config.top_k, config.exclude_offered_days,
                                      config.new_item_days)
-    path, rows = models.build(store, "fan_recommendations", context.partition_key, as_of=as_of,
-                              run_id=context.run_id, config=matching)
+    creator_id = context.partition_key
+    path = store.mart_path("fan_recommendations", creator_id, context.run_id)
+    with store.session(creator_id, as_of=as_of, run_id=context.run_id) as con:
+        matching.set_variables(con)
+        rows = store.write_model(con, FAN_RECOMMENDATIONS, path)
+        metadata = written_metadata(con, FAN_RECOMMENDATIONS, path, rows, as_of)
     fans, mean_score, mean_price = query(
         path, "SELECT count(DISTINCT fan_id), round(avg(score), 2), "
               "CAST(round(avg(suggested_price_cents)) AS BIGINT) FROM {path} WHERE rank = 1")[0]
     basis = dict(query(path, "SELECT price_basis, count(*) FROM {path} WHERE rank = 1 "
                              "GROUP BY 1 ORDER BY 1"))
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": rows,
-        "dagster/column_schema": schema_of(path),
+        **metadata,
         "fans_with_recommendations": int(fans),
         "mean_top_score": mean_score,
         "mean_top_suggested_price_cents": mean_price,
         "price_basis": dg.MetadataValue.json(basis),
         "top_k": config.top_k,
         "exclude_offered_days": config.exclude_offered_days,
-        "as_of": as_of.isoformat(),
-        "path": str(path),
     })
 
 
-vault_assets = [fan_asset_status, vault_media, vault_tagging, fan_recommendations]
-VAULT_KEYS = [FAN_ASSET_STATUS, VAULT_MEDIA, VAULT_TAGS, VAULT_TAGGINGS, FAN_RECOMMENDATIONS]
+vault_assets = [
+    model_asset("marts/fan_asset_status", ModelOptions(write=write_fan_asset_status)),
+    model_asset("marts/vault_media", ModelOptions(write=write_vault_media)),
+    vault_tagging,
+    fan_recommendations,
+]

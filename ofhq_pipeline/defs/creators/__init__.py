@@ -1,1 +1,0 @@
-"""Creators: discovery from /api/accounts, one dynamic partition each, round-robin sync."""

@@ -1,1 +1,0 @@
-"""Raw assets: each creator's API data stored exactly as received, one batch per sync."""

@@ -1,0 +1,1 @@
+"""Publishing wiring: the step that makes a run's marts current for analysts and Postgres."""

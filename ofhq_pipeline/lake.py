@@ -1,0 +1,404 @@
+"""The lake: per-creator Parquet files under OFHQ_HOME, with DuckDB as the in-process engine.
+
+Each creator partition reads and writes only its own files, so runs of different creators never
+contend for a DuckDB file lock; only publishing to the analysts' file is serialised. A creator id
+becomes a folder name only after `require_creator_id` accepted it, so a partition key such as
+`../../outside` never resolves a path outside the lake.
+
+    lake/raw/<table>/<creator>/<batch>.parquet      as received, one batch per sync
+    lake/staging/<table>/<creator>.parquet          typed, deduplicated
+    lake/marts/<creator>/<run_id>/<table>.parquet   marts written by one run
+    lake/marts/<creator>/manifest.json              which run's file is current, per mart table
+    lake/intermediate/<table>/<creator>.parquet     per-fan building blocks of the marts
+    lake/agency/accounts.parquet                    the connected creator accounts
+
+`Lake.session` is the one session SQL models run in: the macros of sql/macros/, the creator's
+raw, staging, intermediate and (with a run) marts tables as views, and every table of the registry
+that was never built as an empty table typed from the data dictionary.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from ofhq_pipeline import registry
+from ofhq_pipeline.dictionary import TABLES
+from ofhq_pipeline.settings import SQL_DIR, Paths
+from ofhq_pipeline.source.contract import require_creator_id
+
+# The staging model of raw values that do not cast; every other staging model reads it.
+REJECTS = "cast_rejects"
+
+RAW_COLUMNS = {
+    "creator_id": pl.String,
+    "batch_id": pl.String,
+    "fetched_at": pl.Datetime("us", "UTC"),
+    "sync_mode": pl.String,
+    "item_no": pl.Int64,
+    "payload": pl.String,
+}
+# Columns some raw tables add: a message does not name its chat, so the chat's fan is kept; a
+# webhook event keeps its type, its landing id (the creator's cursor) and its own timestamp.
+RAW_EXTRA_COLUMNS = {
+    "chat_fan_id": pl.Int64,
+    "event": pl.String,
+    "event_id": pl.Int64,
+    "occurred_at": pl.Datetime("us", "UTC"),
+}
+# The raw tables of a creator, with the extra columns each adds.
+RAW_TABLES: dict[str, tuple[str, ...]] = {
+    "fans": (),
+    "transactions": (),
+    "chargebacks": (),
+    "chats": (),
+    "messages": ("chat_fan_id",),
+    "vault_media": (),
+    "webhook_events": ("event", "event_id", "occurred_at"),
+}
+
+
+def new_batch_id(fetched_at: datetime) -> str:
+    """Sortable by write time, unique across concurrent writers."""
+    return f"{fetched_at:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
+
+
+def raw_frame(
+    items: list[dict],
+    creator_id: str | list[str],
+    *,
+    fetched_at: datetime | list[datetime],
+    sync_mode: str,
+    batch_id: str | None = None,
+    extra: dict[str, list] | None = None,
+) -> pl.DataFrame:
+    """The raw layer's shape: one row per item as received (JSON text) plus where it came from.
+
+    `fetched_at` is one instant for a fetched page, or one per item for pushed (webhook) items.
+    """
+    n = len(items)
+    fetched = fetched_at if isinstance(fetched_at, list) else [fetched_at] * n
+    batch_id = batch_id or new_batch_id(datetime.now(UTC))
+    extra = extra or {}
+    return pl.DataFrame(
+        {
+            "creator_id": creator_id if isinstance(creator_id, list) else [creator_id] * n,
+            "batch_id": [batch_id] * n,
+            "fetched_at": fetched,
+            "sync_mode": [sync_mode] * n,
+            "item_no": list(range(n)),
+            "payload": [json.dumps(item, separators=(",", ":"), ensure_ascii=False) for item in items],
+            **extra,
+        },
+        schema_overrides={**RAW_COLUMNS, **{k: RAW_EXTRA_COLUMNS[k] for k in extra}},
+    )
+
+
+def atomic_write(path: Path, write) -> None:
+    """Write through a temporary sibling and rename, so readers see the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive `flock` on `path` (created, with its folder, if missing) while inside: one
+    writer at a time across processes, whatever started them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """A snapshot of a lake file without rewriting it: lake files are replaced by rename, never
+    modified in place, so a hard link keeps the version linked."""
+    try:
+        os.link(source, target)
+    except OSError:  # another file system
+        shutil.copyfile(source, target)
+
+
+# The macros every session loads, in order (a later file may use an earlier one's macros).
+MACRO_FILES = ("macros/pipeline", "macros/lifecycle")
+
+
+def sql_text(model: str) -> str:
+    """The SELECT of a SQL model, e.g. `staging/transactions` → sql/staging/transactions.sql."""
+    return (SQL_DIR / f"{model}.sql").read_text()
+
+
+def empty_select(key: str) -> str:
+    """The table `key` before it was ever built: no rows, the columns and types the dictionary
+    gives it, so every model that reads it binds."""
+    columns = ", ".join(f'CAST(NULL AS {c.type}) AS "{c.name}"' for c in TABLES[key].columns)
+    return f"SELECT {columns} WHERE false"
+
+
+def mart_select(model: registry.Model, path: Path | None) -> str:
+    """A mart as the models read it: its file; a table a Python step writes is also unioned by
+    name with its empty typed shape, so a column an older file lacks is there, as NULL; a mart
+    not built yet is the empty typed shape alone."""
+    if path is None:
+        return empty_select(model.key)
+    source = f"SELECT * FROM read_parquet({quote(path)})"
+    return source if model.is_sql else f"{empty_select(model.key)}\nUNION ALL BY NAME {source}"
+
+
+def quote(path: Path | str) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+class Lake:
+    def __init__(self, paths: Paths, *, memory_limit: str = "3GB", threads: int = 2) -> None:
+        self.paths = paths
+        self.root = paths.lake
+        self.memory_limit = memory_limit
+        self.threads = threads
+
+    # ---- locations -------------------------------------------------------------------------
+    def raw_dir(self, table: str, creator_id: str) -> Path:
+        return self.root / "raw" / table / require_creator_id(creator_id)
+
+    def staging_path(self, table: str, creator_id: str, layer: str = "staging") -> Path:
+        return self.root / layer / table / f"{require_creator_id(creator_id)}.parquet"
+
+    def creator_marts_dir(self, creator_id: str) -> Path:
+        return self.root / "marts" / require_creator_id(creator_id)
+
+    def mart_path(self, table: str, creator_id: str, run_id: str) -> Path:
+        return self.creator_marts_dir(creator_id) / run_id / f"{table}.parquet"
+
+    def model_path(self, key: str, creator_id: str, run_id: str) -> Path:
+        """Where a model of the registry is written: marts into the run's folder (published
+        together), staging and intermediate tables as the creator's current file."""
+        layer, table = key.split("/", 1)
+        if layer == "marts":
+            return self.mart_path(table, creator_id, run_id)
+        return self.staging_path(table, creator_id, layer=layer)
+
+    @property
+    def accounts_path(self) -> Path:
+        return self.root / "agency" / "accounts.parquet"
+
+    # ---- engine ----------------------------------------------------------------------------
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(config={
+            "threads": self.threads,
+            "memory_limit": self.memory_limit,
+            # No model relies on row order, and unordered writes are parallel and leaner.
+            "preserve_insertion_order": False,
+        })
+        con.execute("SET TimeZone = 'UTC'")
+        for macros in MACRO_FILES:
+            con.execute(sql_text(macros))
+        return con
+
+    @staticmethod
+    def empty_raw(creator_id: str, extra: tuple[str, ...] = ()) -> pl.DataFrame:
+        return raw_frame([], creator_id, fetched_at=datetime.now(UTC), sync_mode="none",
+                         extra={k: [] for k in extra})
+
+    def attach_creator(self, con: duckdb.DuckDBPyConnection, creator_id: str) -> None:
+        """Views raw.* and staging.* over one creator's files, as the SQL models expect them."""
+        for schema in ("raw", "staging", "intermediate"):
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        for table, extra in RAW_TABLES.items():
+            table_dir = self.raw_dir(table, creator_id)
+            if any(table_dir.glob("*.parquet")):
+                source = f"read_parquet({quote(table_dir / '*.parquet')}, union_by_name = true)"
+            else:  # never fetched yet: an empty table of the raw shape keeps the models valid
+                con.register(f"_empty_{table}", self.empty_raw(creator_id, extra))
+                source = f"_empty_{table}"
+            con.execute(f"CREATE OR REPLACE VIEW raw.{table} AS SELECT * FROM {source}")
+        # A staging table this creator has never built (one known only from webhooks has no
+        # chats yet) is its model over raw, so every model downstream still binds. The rejects
+        # come first: every other staging model leaves out the rows they hold.
+        for model in registry.models(layer="staging"):
+            path = self.staging_path(model.table, creator_id)
+            source = f"SELECT * FROM read_parquet({quote(path)})" if path.exists() else None
+            con.execute(
+                f"CREATE OR REPLACE VIEW staging.{model.table} AS {source or sql_text(model.key)}"
+            )
+        for model in registry.models(layer="intermediate"):
+            path = self.staging_path(model.table, creator_id, layer="intermediate")
+            source = f"SELECT * FROM read_parquet({quote(path)})" if path.exists() else None
+            con.execute(
+                f"CREATE OR REPLACE VIEW intermediate.{model.table} AS "
+                f"{source or empty_select(model.key)}"
+            )
+        if self.accounts_path.exists():
+            source = f"read_parquet({quote(self.accounts_path)})"
+        else:
+            con.register("_empty_accounts", self.empty_raw(creator_id))
+            source = "_empty_accounts"
+        con.execute(f"CREATE OR REPLACE VIEW raw.accounts AS SELECT * FROM {source}")
+
+    @contextmanager
+    def session(
+        self, creator_id: str, *, as_of: datetime | None = None, run_id: str | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A DuckDB session over one creator's files, as the SQL models expect them.
+
+        `run_id` makes the marts this run has already written visible under `marts.*`
+        (falling back to the creator's current ones, then to their empty typed shape); `as_of`
+        sets `as_of()`.
+        """
+        con = self.connect()
+        try:
+            self.attach_creator(con, creator_id)
+            con.execute("SET VARIABLE creator_id = ?", [creator_id])
+            if as_of is not None:
+                con.execute("SET VARIABLE as_of = CAST(? AS TIMESTAMPTZ)", [as_of.isoformat()])
+            if run_id is not None:
+                self.attach_marts(con, creator_id, run_id)
+            yield con
+        finally:
+            con.close()
+
+    def attach_marts(self, con: duckdb.DuckDBPyConnection, creator_id: str, run_id: str) -> None:
+        con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+        current = {table: self.root / rel for table, rel in self.read_manifest(creator_id).items()}
+        run_dir = self.creator_marts_dir(creator_id) / run_id
+        current.update({path.stem: path for path in run_dir.glob("*.parquet")})
+        for model in registry.models(layer="marts"):
+            con.execute(f"CREATE OR REPLACE VIEW marts.{model.table} AS "
+                        f"{mart_select(model, current.get(model.table))}")
+
+    def write_model(
+        self, con: duckdb.DuckDBPyConnection, model: str, path: Path, refresh_view: str | None = None
+    ) -> int:
+        """Run a SQL model into a Parquet file atomically; returns its row count."""
+        select = sql_text(model)
+        atomic_write(
+            path,
+            lambda tmp: con.execute(
+                f"COPY ({select}) TO {quote(tmp)} (FORMAT parquet, COMPRESSION zstd)"
+            ),
+        )
+        if refresh_view:  # later models of the same run read what this one wrote
+            con.execute(
+                f"CREATE OR REPLACE VIEW {refresh_view} AS SELECT * FROM read_parquet({quote(path)})"
+            )
+        return parquet_rows(con, path)
+
+    # ---- raw -------------------------------------------------------------------------------
+    def write_raw_batch(
+        self,
+        table: str,
+        creator_id: str,
+        items: list[dict],
+        *,
+        fetched_at: datetime | list[datetime],
+        sync_mode: str,
+        extra: dict[str, list] | None = None,
+    ) -> Path:
+        """Store API items exactly as received (JSON text), one file per sync, possibly empty."""
+        batch_id = new_batch_id(datetime.now(UTC))
+        frame = raw_frame(
+            items, creator_id, fetched_at=fetched_at, sync_mode=sync_mode, batch_id=batch_id, extra=extra
+        )
+        path = self.raw_dir(table, creator_id) / f"{batch_id}.parquet"
+        atomic_write(path, lambda tmp: frame.write_parquet(tmp, compression="zstd"))
+        return path
+
+    def write_accounts(self, accounts: list[dict], *, fetched_at: datetime) -> Path:
+        """The agency's account list, as received; each row keyed by the account's own id."""
+        ids = [str(account.get("id")) for account in accounts]
+        frame = raw_frame(accounts, ids, fetched_at=fetched_at, sync_mode="full")
+        atomic_write(self.accounts_path, lambda tmp: frame.write_parquet(tmp))
+        return self.accounts_path
+
+    def raw_max(self, table: str, creator_id: str, expression: str):
+        """max(expression) over every raw batch of the creator's table; None before any."""
+        folder = self.raw_dir(table, creator_id)
+        if not any(folder.glob("*.parquet")):
+            return None
+        con = self.connect()
+        try:
+            source = f"read_parquet({quote(folder / '*.parquet')}, union_by_name = true)"
+            return con.execute(f"SELECT max({expression}) FROM {source}").fetchone()[0]
+        finally:
+            con.close()
+
+    def creator_usernames(self) -> dict[str, str]:
+        """Each connected creator's username by account id (empty before the first discovery):
+        partitions are ids, people know creators by name."""
+        if not self.accounts_path.exists():
+            return {}
+        con = duckdb.connect()
+        try:
+            rows = con.execute(
+                "SELECT creator_id, payload ->> '$.username' FROM "
+                f"read_parquet({quote(self.accounts_path)})"
+            ).fetchall()
+        finally:
+            con.close()
+        return {creator: name for creator, name in rows if name}
+
+    # ---- marts manifest --------------------------------------------------------------------
+    def manifest_path(self, creator_id: str) -> Path:
+        return self.creator_marts_dir(creator_id) / "manifest.json"
+
+    def read_manifest(self, creator_id: str) -> dict[str, str]:
+        path = self.manifest_path(creator_id)
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def commit_marts(self, creator_id: str, run_id: str) -> dict[str, str]:
+        """Make this run's mart files current for the creator, all tables in one rename."""
+        manifest = self.read_manifest(creator_id)
+        run_dir = self.creator_marts_dir(creator_id) / run_id
+        for path in sorted(run_dir.glob("*.parquet")):
+            manifest[path.stem] = str(path.relative_to(self.root))
+        atomic_write(
+            self.manifest_path(creator_id),
+            lambda tmp: tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True)),
+        )
+        return manifest
+
+    def current_marts(self) -> dict[str, list[Path]]:
+        """Per mart table, the current file of every creator."""
+        tables: dict[str, list[Path]] = {}
+        for manifest in sorted((self.root / "marts").glob("*/manifest.json")):
+            for table, rel in json.loads(manifest.read_text()).items():
+                tables.setdefault(table, []).append(self.root / rel)
+        return tables
+
+    def prune_marts(self, creator_id: str, keep: int = 3) -> None:
+        """Drop run folders no manifest points at, keeping the newest few for open readers."""
+        live = {Path(rel).parent.name for rel in self.read_manifest(creator_id).values()}
+        runs = sorted(
+            (p for p in self.creator_marts_dir(creator_id).iterdir() if p.is_dir()),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        for old in runs[keep:]:
+            if old.name not in live:
+                for f in old.iterdir():
+                    f.unlink()
+                old.rmdir()
+
+
+def parquet_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    (rows,) = con.execute(
+        f"SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata({quote(path)})"
+    ).fetchone()
+    return int(rows)

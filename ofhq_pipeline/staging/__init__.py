@@ -1,0 +1,1 @@
+"""Staging: the typed, deduplicated tables over raw, their pandera schemas and the rejects."""

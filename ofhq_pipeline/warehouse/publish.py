@@ -1,0 +1,257 @@
+"""Publishing: the analysts' DuckDB file and the warehouse catalog, swapped in whole.
+
+Each is written to a temporary file (the analysts' file: a copy with one creator's rows replaced,
+or rebuilt) and renamed over the old one: an analyst holding the old
+file open keeps reading it undisturbed (and never blocks us), and whoever opens the path next
+gets a complete new one. Publishers take a file lock, so two runs never interleave.
+"""
+
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from ofhq_pipeline import registry
+from ofhq_pipeline.lake import RAW_TABLES, Lake, atomic_write, file_lock, quote
+from ofhq_pipeline.lifecycle.agency import fan_agency_path, write_fan_agency
+from ofhq_pipeline.settings import parse_instant
+from ofhq_pipeline.vault.status import install_analyst_macros
+
+if TYPE_CHECKING:  # the resource that carries the Postgres settings
+    from ofhq_pipeline.resources.marts_postgres import MartsPostgresResource
+
+
+def publish_lock(store: Lake) -> AbstractContextManager[None]:
+    return file_lock(store.root / "publish.lock")
+
+
+def file_list(paths: list[Path]) -> str:
+    return "[" + ", ".join(quote(p) for p in sorted(paths)) + "]"
+
+
+def layer_files(store: Lake) -> dict[tuple[str, str], str]:
+    """(schema, table) → the files of that lake table for every creator (a glob or a list), for
+    every table of the registry that has any."""
+    files: dict[tuple[str, str], str] = {}
+    for table in RAW_TABLES:
+        if any((store.root / "raw" / table).glob("*/*.parquet")):
+            files["raw", table] = quote(store.root / "raw" / table / "*" / "*.parquet")
+    for layer in ("staging", "intermediate"):
+        for model in registry.models(layer=layer):
+            folder = store.root / layer / model.table
+            if any(folder.glob("*.parquet")):
+                files[layer, model.table] = quote(folder / "*.parquet")
+    current = store.current_marts()
+    for table in registry.published_tables():
+        if table in current:
+            files["marts", table] = file_list(current[table])
+    if fan_agency_path(store).exists():  # spans creators: publish builds it
+        files["marts", "fan_agency"] = quote(fan_agency_path(store))
+    return files
+
+
+def read(files: str) -> str:
+    return f"read_parquet({files}, union_by_name = true)"
+
+
+def marts_schema(target: Path) -> str:
+    """Where the tables go so that analysts always write `marts.<table>`.
+
+    DuckDB names a file's catalog after the file: in the default `marts.duckdb` a schema `marts`
+    would make `marts.x` ambiguous, so there the tables sit in `main` and `marts.x` resolves
+    through the catalog; any other file name gets a schema `marts`.
+    """
+    return "main" if target.name.split(".")[0] == "marts" else "marts"
+
+
+def build_analysts_file(
+    store: Lake, target: Path, published_at: datetime, creator_id: str | None = None
+) -> dict[str, int]:
+    """Every current mart of every creator as tables under `marts`, plus `marts.system_stats`.
+
+    After one creator's run only his rows change: the current file is copied and his rows of each
+    mart replaced (O(creator) work, a file copy), unless a whole rebuild is due (no file yet, none
+    for an hour, another target, or a mart whose columns changed).
+    """
+    sources = layer_files(store)
+    if creator_id and not full_rebuild_due(store, target, published_at):
+        try:
+            return refresh_creator(store, target, published_at, creator_id, sources)
+        except duckdb.Error:  # a mart's columns changed shape: rebuild the file whole
+            pass
+    counts = rebuild(target, published_at, sources)
+    record_full_rebuild(store, target, published_at)
+    return counts
+
+
+def rebuild(target: Path, published_at: datetime, sources: dict[tuple[str, str], str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    schema_name = f"analysts.{marts_schema(target)}"
+
+    def write(tmp: Path) -> None:
+        with analysts_connection(tmp) as con:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema_name}")
+            for (schema, table), files in sources.items():
+                if schema == "marts":
+                    con.execute(f"CREATE TABLE {schema_name}.{table} AS SELECT * FROM {read(files)}")
+            counts.update(write_system_stats(con, schema_name, sources, published_at))
+
+    atomic_write(target, write)
+    return counts
+
+
+def refresh_creator(
+    store: Lake, target: Path, published_at: datetime, creator_id: str,
+    sources: dict[tuple[str, str], str],
+) -> dict[str, int]:
+    """The current file with the creator's rows of each mart replaced by his current ones."""
+    counts: dict[str, int] = {}
+    catalog_schema = marts_schema(target)
+    schema_name = f"analysts.{catalog_schema}"
+    current = store.read_manifest(creator_id)
+    per_creator = set(store.current_marts())
+
+    def write(tmp: Path) -> None:
+        shutil.copyfile(target, tmp)
+        with analysts_connection(tmp) as con:
+            columns = table_columns(con, catalog_schema)
+            for (schema, table), files in sources.items():
+                if schema != "marts":
+                    continue
+                qualified = f"{schema_name}.{table}"
+                if table in per_creator and "creator_id" in columns.get(table, ()):
+                    if table in current:
+                        con.execute(f"DELETE FROM {qualified} WHERE creator_id = ?", [creator_id])
+                        con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM "
+                                    f"read_parquet({quote(store.root / current[table])})")
+                else:  # new to the file, or spanning creators (fan_agency): whole
+                    con.execute(f"CREATE OR REPLACE TABLE {qualified} AS SELECT * FROM {read(files)}")
+            con.execute(f"DROP TABLE {schema_name}.system_stats")
+            counts.update(write_system_stats(con, schema_name, sources, published_at))
+
+    atomic_write(target, write)
+    return counts
+
+
+@contextmanager
+def analysts_connection(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB with the analysts' file being written attached as `analysts`."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"ATTACH {quote(path)} AS analysts")
+        yield con
+        con.execute("DETACH analysts")
+    finally:
+        con.close()
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, set[str]]:
+    rows = con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() "
+        "WHERE database_name = 'analysts' AND schema_name = ?", [schema]
+    ).fetchall()
+    columns: dict[str, set[str]] = {}
+    for table, column in rows:
+        columns.setdefault(table, set()).add(column)
+    return columns
+
+
+def write_system_stats(
+    con: duckdb.DuckDBPyConnection, schema_name: str, sources: dict[tuple[str, str], str],
+    published_at: datetime,
+) -> dict[str, int]:
+    """`system_stats` (row counts of every lake table and mart) and the analysts' macros."""
+    stats = [(schema, table, row_count(con, files)) for (schema, table), files in sorted(sources.items())]
+    con.execute(
+        f"CREATE TABLE {schema_name}.system_stats (layer VARCHAR, table_name VARCHAR, "
+        "row_count BIGINT, refreshed_at TIMESTAMPTZ)"
+    )
+    con.executemany(
+        f"INSERT INTO {schema_name}.system_stats VALUES (?, ?, ?, ?)",
+        [(schema, table, n, published_at) for schema, table, n in stats],
+    )
+    install_analyst_macros(con, schema_name)
+    return {f"{schema}.{table}": n for schema, table, n in stats}
+
+
+# Deleted rows stay in a refreshed file until it is rebuilt whole, so it is rebuilt hourly.
+FULL_REBUILD_EVERY = timedelta(hours=1)
+
+
+def full_rebuild_path(store: Lake) -> Path:
+    """When each published file was last rebuilt whole (file path → instant)."""
+    return store.root / "published" / "full_rebuilds.json"
+
+
+def full_rebuilds(store: Lake) -> dict[str, str]:
+    path = full_rebuild_path(store)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def full_rebuild_due(store: Lake, target: Path, now: datetime) -> bool:
+    last = full_rebuilds(store).get(str(target))
+    return not target.exists() or last is None or now - parse_instant(last) >= FULL_REBUILD_EVERY
+
+
+def record_full_rebuild(store: Lake, target: Path, at: datetime) -> None:
+    rebuilds = {**full_rebuilds(store), str(target): at.isoformat()}
+    atomic_write(full_rebuild_path(store), lambda tmp: tmp.write_text(json.dumps(rebuilds)))
+
+
+def row_count(con: duckdb.DuckDBPyConnection, files: str) -> int:
+    """Counted from the Parquet footers: no data is read."""
+    (n,) = con.execute(
+        f"SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata({files})"
+    ).fetchone()
+    return int(n)
+
+
+def build_warehouse_catalog(store: Lake, target: Path) -> None:
+    """The data engineers' warehouse: views raw.*, staging.*, intermediate.*, marts.* over the lake."""
+    sources = layer_files(store)
+
+    def write(tmp: Path) -> None:
+        con = duckdb.connect(str(tmp))
+        try:
+            for schema in sorted({schema for schema, _ in sources}):
+                con.execute(f"CREATE SCHEMA {schema}")
+            for (schema, table), files in sources.items():
+                con.execute(f"CREATE VIEW {schema}.{table} AS SELECT * FROM {read(files)}")
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+
+    atomic_write(target, write)
+
+
+def publish(
+    store: Lake,
+    creator_id: str | None = None,
+    run_id: str | None = None,
+    marts_postgres: MartsPostgresResource | None = None,
+) -> dict[str, int]:
+    """Commit a run's marts for its creator (if given), rebuild both published files, and
+    publish to the Postgres marts when configured (OFHQ_MARTS_POSTGRES_URL)."""
+    with publish_lock(store):
+        if creator_id and run_id:
+            store.commit_marts(creator_id, run_id)
+        write_fan_agency(store)
+        published_at = datetime.now(UTC)
+        counts = build_analysts_file(store, store.paths.analysts_marts, published_at, creator_id)
+        build_warehouse_catalog(store, store.paths.warehouse)
+        if marts_postgres is not None and marts_postgres.enabled:
+            marts_postgres.publish(
+                store.current_marts(), creator_id, system_stats=counts, published_at=published_at
+            )
+        if creator_id:
+            store.prune_marts(creator_id)
+    return counts
