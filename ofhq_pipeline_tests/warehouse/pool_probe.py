@@ -37,7 +37,7 @@ def other_is_waiting_or_done(context: dg.AssetExecutionContext, other: str) -> b
     """The other probe's run is blocked on the pool (a pending, unassigned step of another run),
     or is over."""
     info = context.instance.event_log_storage.get_concurrency_info(DUCKDB_WRITER_POOL)
-    waiting = info.pending_run_ids - {context.run_id}
+    waiting = info.pending_run_ids - {context.run.run_id}
     return bool(waiting) or (shared_dir() / f"done-{other}").exists()
 
 

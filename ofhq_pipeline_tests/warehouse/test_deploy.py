@@ -102,14 +102,16 @@ def test_postgres_instance_stores_runs_and_events(tmp_path, pg_url, monkeypatch)
 
 
 def run_probes(env: dict[str, str], logs: Path) -> dict[str, str]:
-    """Two concurrent probe runs, one per partition; the output of each (both must succeed).
-    Their output goes to files: a pipe nobody reads meanwhile could stall a probe."""
+    """Two concurrent probe runs, one per partition; the standard output of each (both must
+    succeed). Output goes to files: a pipe nobody reads meanwhile could stall a probe; standard
+    error to a file of its own, so a warning never lands inside a line the test reads."""
     probes = {}
     for partition in ("acct_a", "acct_b"):
-        with (logs / f"{partition}.log").open("wb") as out:
+        with (logs / f"{partition}.log").open("wb") as out, \
+                (logs / f"{partition}.err").open("wb") as err:
             probes[partition] = subprocess.Popen(
                 [sys.executable, "-m", "ofhq_pipeline_tests.warehouse.pool_probe", partition],
-                cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                cwd=PROJECT_ROOT, env=env, stdout=out, stderr=err,
             )
     try:
         codes = {partition: probe.wait(timeout=600) for partition, probe in probes.items()}
@@ -120,7 +122,8 @@ def run_probes(env: dict[str, str], logs: Path) -> dict[str, str]:
                 probe.wait()
     outputs = {p: (logs / f"{p}.log").read_text(errors="replace") for p in probes}
     for partition, code in codes.items():
-        assert code == 0, outputs[partition][-4000:]
+        errors = (logs / f"{partition}.err").read_text(errors="replace")
+        assert code == 0, (outputs[partition] + errors)[-4000:]
     return outputs
 
 
