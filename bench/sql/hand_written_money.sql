@@ -30,8 +30,9 @@ agg AS (
     FROM t GROUP BY ALL
 ),
 sent AS (
+    -- Personal and mass sends alike (fan-profile.md, ppv_sent_count).
     SELECT creator_id, fan_id, count(*) AS sent FROM read_parquet(getvariable('messages'))
-    WHERE NOT is_from_fan AND price_cents > 0 AND NOT is_mass_message AND created_at <= getvariable('as_of')
+    WHERE NOT is_from_fan AND price_cents > 0 AND created_at <= getvariable('as_of')
     GROUP BY ALL
 ),
 periods AS (
