@@ -20,6 +20,7 @@ that was never built as an empty table typed from the data dictionary.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -35,7 +36,7 @@ import polars as pl
 from ofhq_pipeline import registry
 from ofhq_pipeline.dictionary import TABLES
 from ofhq_pipeline.settings import SQL_DIR, Paths
-from ofhq_pipeline.source.contract import require_creator_id
+from ofhq_pipeline.source.contract import display_username, require_creator_id
 
 # The staging model of raw values that do not cast; every other staging model reads it.
 REJECTS = "cast_rejects"
@@ -146,6 +147,7 @@ def sql_text(model: str) -> str:
     return (SQL_DIR / f"{model}.sql").read_text()
 
 
+@functools.cache  # every session types the tables it lacks: build each text once a process
 def empty_select(key: str) -> str:
     """The table `key` before it was ever built: no rows, the columns and types the dictionary
     gives it, so every model that reads it binds."""
@@ -352,7 +354,7 @@ class Lake:
             ).fetchall()
         finally:
             con.close()
-        return {creator: name for creator, name in rows if name}
+        return {creator: name for creator, name in rows if display_username(name)}
 
     # ---- marts manifest --------------------------------------------------------------------
     def manifest_path(self, creator_id: str) -> Path:

@@ -124,19 +124,24 @@ def build(lake: Lake, as_of: datetime, *, creator_id: str = CREATOR, run_id: str
         if model.key == LOG_KEY:
             recorded = record_events(lake, creator_id, as_of=as_of, run_id=run_id)
             continue
-        staging = model.layer == "staging"
-        with lake.session(creator_id, as_of=None if staging else as_of,
-                          run_id=None if staging else run_id) as con:
-            lake.write_model(con, model.key, lake.model_path(model.key, creator_id, run_id))
+        build_model(lake, model.key, as_of=as_of, creator_id=creator_id, run_id=run_id)
     return recorded
 
 
-def build_model(lake: Lake, key: str, *, as_of: datetime, creator_id: str = CREATOR,
-                run_id: str = "run1", prepare=None) -> Path:
+def stage(lake: Lake, creator_id: str = CREATOR) -> None:
+    """Every staging model of the creator, the rejects first, as the staging assets run them."""
+    for model in registry.models(layer="staging"):
+        build_model(lake, model.key, creator_id=creator_id)
+
+
+def build_model(lake: Lake, key: str, *, as_of: datetime | None = None,
+                creator_id: str = CREATOR, run_id: str = "run1", prepare=None) -> Path:
     """One SQL model of the registry run as its asset runs it (`prepare(session)` first: session
-    variables); the file written."""
+    variables; staging as of nothing, in no run); the file written."""
     path = lake.model_path(key, creator_id, run_id)
-    with lake.session(creator_id, as_of=as_of, run_id=run_id) as con:
+    staging = key.startswith("staging/")
+    with lake.session(creator_id, as_of=None if staging else as_of,
+                      run_id=None if staging else run_id) as con:
         if prepare is not None:
             prepare(con)
         lake.write_model(con, key, path)

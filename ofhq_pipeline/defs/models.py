@@ -77,9 +77,13 @@ def file_schema(con: duckdb.DuckDBPyConnection, path: Path) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype, *_ in rows])
 
 
-def written_metadata(con: duckdb.DuckDBPyConnection, key: str, path: Path, rows: int,
-                     as_of: datetime | None = None) -> dict:
-    """The standard metadata of a written table: row count, described schema, as-of and path."""
+def written_metadata(key: str, path: Path, rows: int, as_of: datetime | None = None, *,
+                     con: duckdb.DuckDBPyConnection | None = None) -> dict:
+    """The standard metadata of a written table: row count, described schema, as-of and path
+    (read with the step's session when it has one open)."""
+    if con is None:
+        with duckdb.connect() as own:
+            return written_metadata(key, path, rows, as_of, con=own)
     schema = file_schema(con, path)
     metadata = {
         "dagster/row_count": rows,
@@ -169,7 +173,7 @@ def model_asset(key: str, options: ModelOptions = ModelOptions()) -> dg.AssetsDe
                 options.prepare(step, con)
             rows, extra = options.write(step, con, key)
             yield dg.MaterializeResult(
-                metadata={**written_metadata(con, key, step.path, rows, as_of), **extra}
+                metadata={**written_metadata(key, step.path, rows, as_of, con=con), **extra}
             )
             if options.checks is not None:
                 yield from options.checks(step, con)

@@ -23,6 +23,16 @@ def is_creator_id(value: object) -> bool:
     return isinstance(value, str) and ACCOUNT_ID.fullmatch(value) is not None
 
 
+# A username as the UI may show it (a run tag, a Markdown table): the API sends any text, so
+# only a plain handle is shown, never markup or a line break it could carry.
+USERNAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def display_username(value: object) -> str | None:
+    """The creator's username when it is a plain handle; None for anything else."""
+    return value if isinstance(value, str) and USERNAME.fullmatch(value) else None
+
+
 def require_creator_id(value: object, *, where: str = "creator id") -> str:
     """`value` itself when it is a plain account id, else `InvalidAccountId` naming `where`."""
     if not is_creator_id(value):

@@ -76,12 +76,14 @@ def test_each_creator_in_turn_then_again(instance, tick):
 def test_a_run_names_its_creator_beside_the_partition_id(instance, tick):
     """Partitions are account ids; the run carries the creator's username for the UI."""
     lake = LakeResource().lake()
-    lake.write_accounts([{"id": "acct_a", "username": "lunastar"}, {"id": "acct_b"}],
-                              fetched_at=START)
-    instance.add_dynamic_partitions("creators", ["acct_a", "acct_b"])
-    first, second = tick(instance, 0), tick(instance, 1)
+    hostile = "x](http://evil.example)|\n| acct_z | admin"  # markup the API could send
+    lake.write_accounts([{"id": "acct_a", "username": "lunastar"}, {"id": "acct_b"},
+                         {"id": "acct_c", "username": hostile}], fetched_at=START)
+    instance.add_dynamic_partitions("creators", ["acct_a", "acct_b", "acct_c"])
+    first, second, third = tick(instance, 0), tick(instance, 1), tick(instance, 2)
     assert first.tags[CREATOR_NAME_TAG] == "lunastar"
     assert CREATOR_NAME_TAG not in second.tags  # no username known: no tag, never a guess
+    assert CREATOR_NAME_TAG not in third.tags  # not a plain handle: never shown
 
 
 def test_cursor_survives_a_restart(tmp_path, tick):

@@ -9,9 +9,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ofhq_pipeline import registry
 from ofhq_pipeline.lake import Lake
-from ofhq_pipeline_tests.builders import CREATOR, T0, make_lake
+from ofhq_pipeline_tests.builders import CREATOR, T0, build_model, make_lake, stage
 from ofhq_pipeline_tests.intelligence.answers import neutral_output
 from ofhq_pipeline_tests.intelligence.fake_openai import FakeOpenAI
 from ofhq_pipeline_tests.servers import serve_app
@@ -26,12 +25,8 @@ def at(minutes: float) -> datetime:
 
 def build_inputs(lake: Lake, *, as_of: datetime, run_id: str, creator_id: str = CREATOR) -> None:
     """Staging, then `marts.transactions` committed as a finished run leaves it."""
-    for model in registry.models(layer="staging"):
-        with lake.session(creator_id) as con:
-            lake.write_model(con, model.key, lake.staging_path(model.table, creator_id))
-    with lake.session(creator_id, as_of=as_of, run_id=run_id) as con:
-        lake.write_model(con, "marts/transactions",
-                         lake.mart_path("transactions", creator_id, run_id))
+    stage(lake, creator_id)
+    build_model(lake, "marts/transactions", as_of=as_of, creator_id=creator_id, run_id=run_id)
     lake.commit_marts(creator_id, run_id)
 
 

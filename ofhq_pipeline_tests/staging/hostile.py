@@ -9,7 +9,6 @@ from itertools import count
 
 import polars as pl
 
-from ofhq_pipeline import registry
 from ofhq_pipeline.lake import Lake, atomic_write, new_batch_id, raw_frame
 from ofhq_pipeline_tests.builders import CREATOR, day, txn
 
@@ -44,8 +43,3 @@ def with_raw(payload: dict, **raw_values: str) -> str:
     return text
 
 
-def stage(lake: Lake, creator_id: str = CREATOR) -> None:
-    """Every staging model of the creator, the rejects first, as the staging assets run them."""
-    for model in registry.models(layer="staging"):
-        with lake.session(creator_id) as con:
-            lake.write_model(con, model.key, lake.staging_path(model.table, creator_id))

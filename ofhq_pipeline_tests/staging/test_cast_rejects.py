@@ -24,10 +24,11 @@ from ofhq_pipeline_tests.builders import (
     message,
     parquet_dicts,
     period,
+    stage,
     txn,
     write_sync,
 )
-from ofhq_pipeline_tests.staging.hostile import land_webhooks, sale, stage, with_raw
+from ofhq_pipeline_tests.staging.hostile import land_webhooks, sale, with_raw
 
 LONG = "9" * 5000
 

@@ -88,7 +88,7 @@ def chatter_performance(
                          settings=chatters.kpi_settings()) as con:
         written = write_kpi_marts(store, con, creator_id, context.run_id)
         summary = attribution_summary(con, written["chatter_shift_issues"][0])
-        written_meta = {table: written_metadata(con, f"marts/{table}", path, rows, as_of)
+        written_meta = {table: written_metadata(f"marts/{table}", path, rows, as_of, con=con)
                         for table, (path, rows) in written.items()}
     share = summary.attributed_share
     context.log.info(

@@ -45,14 +45,9 @@ def fan_lifecycle_events(
         f"{recorded.stage_changes} stage changes and {recorded.milestones} milestones appended "
         f"as of {as_of.isoformat()}; {recorded.total} events in the log"
     )
-    con = duckdb.connect()
-    try:
-        metadata = written_metadata(con, LOG_KEY, recorded.published_path, recorded.total, as_of)
-    finally:
-        con.close()
     return dg.MaterializeResult(
         metadata={
-            **metadata,
+            **written_metadata(LOG_KEY, recorded.published_path, recorded.total, as_of),
             "path": dg.MetadataValue.path(str(recorded.path)),
             "appended": recorded.appended,
             "stage_changes": recorded.stage_changes,

@@ -3,7 +3,6 @@ fitted on the creator's discretionary purchases (the agency's pool when he has t
 buyers), with the fitted parameters in the materialization's metadata."""
 
 import dagster as dg
-import duckdb
 from pydantic import Field
 
 from ofhq_pipeline.defs.models import asset_attributes, written_metadata
@@ -36,12 +35,8 @@ def fan_ltv(
     )
     if report.status != "ok":
         context.log.warning(f"{context.partition_key}: LTV fit failed: {report.error}")
-    con = duckdb.connect()
-    try:
-        metadata = written_metadata(con, FAN_LTV, path, report.fans, as_of)
-    finally:
-        con.close()
-    return dg.MaterializeResult(metadata={**metadata, **report.metadata()})
+    return dg.MaterializeResult(
+        metadata={**written_metadata(FAN_LTV, path, report.fans, as_of), **report.metadata()})
 
 
 ltv_assets = [fan_ltv]

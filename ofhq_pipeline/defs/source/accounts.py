@@ -9,7 +9,7 @@ from ofhq_pipeline.defs.models import asset_attributes
 from ofhq_pipeline.defs.partitions import creator_partitions
 from ofhq_pipeline.resources.api import OfapiResource
 from ofhq_pipeline.resources.lake import LakeResource
-from ofhq_pipeline.source.contract import is_creator_id
+from ofhq_pipeline.source.contract import display_username, is_creator_id
 
 
 @dg.asset(**asset_attributes(
@@ -51,7 +51,7 @@ def creator_accounts(
             # Partitions are account ids: who each one is.
             "creators_by_partition": dg.MetadataValue.md(
                 "| partition | username |\n|---|---|\n" + "\n".join(
-                    f"| {a['id']} | {a.get('username') or ''} |" for a in accounts
+                    f"| {a['id']} | {display_username(a.get('username')) or ''} |" for a in accounts
                     if a["id"] in wanted)),
         }
     )

@@ -36,12 +36,9 @@ VAULT_TAGGINGS = asset_key("marts/vault_taggings")
 FAN_RECOMMENDATIONS = "marts/fan_recommendations"
 
 
-def query(path, sql: str) -> list[tuple]:
-    con = duckdb.connect()
-    try:
-        return con.execute(sql.replace("{path}", f"read_parquet({quote(path)})")).fetchall()
-    finally:
-        con.close()
+def query(con: duckdb.DuckDBPyConnection, path, sql: str) -> list[tuple]:
+    """`sql` with `{path}` read as the Parquet file just written, in the step's session."""
+    return con.execute(sql.replace("{path}", f"read_parquet({quote(path)})")).fetchall()
 
 
 def write_fan_asset_status(step: Step, con: duckdb.DuckDBPyConnection, key: str):
@@ -50,9 +47,10 @@ def write_fan_asset_status(step: Step, con: duckdb.DuckDBPyConnection, key: str)
     (purchases,) = con.execute(
         "SELECT count(*) FROM marts.transactions WHERE is_purchase AND type = 'message'"
     ).fetchone()
-    (matched,) = query(step.path, "SELECT count(DISTINCT t) FROM (SELECT "
-                                  "unnest(bought_transaction_ids) AS t FROM {path})")[0]
-    statuses = dict(query(step.path, "SELECT status, count(*) FROM {path} GROUP BY 1 ORDER BY 1"))
+    (matched,) = query(con, step.path, "SELECT count(DISTINCT t) FROM (SELECT "
+                                       "unnest(bought_transaction_ids) AS t FROM {path})")[0]
+    statuses = dict(query(con, step.path,
+                          "SELECT status, count(*) FROM {path} GROUP BY 1 ORDER BY 1"))
     return rows, {
         "statuses": dg.MetadataValue.json(statuses),
         "ppv_purchases": int(purchases),
@@ -64,8 +62,9 @@ def write_fan_asset_status(step: Step, con: duckdb.DuckDBPyConnection, key: str)
 def write_vault_media(step: Step, con: duckdb.DuckDBPyConnection, key: str):
     """The vault, with its media types and how many items carry an image."""
     rows, _ = write_sql(step, con, key)
-    types = dict(query(step.path, "SELECT media_type, count(*) FROM {path} GROUP BY 1 ORDER BY 1"))
-    (with_image,) = query(step.path, "SELECT count(image_url) FROM {path}")[0]
+    types = dict(query(con, step.path,
+                       "SELECT media_type, count(*) FROM {path} GROUP BY 1 ORDER BY 1"))
+    (with_image,) = query(con, step.path, "SELECT count(image_url) FROM {path}")[0]
     return rows, {
         "types": dg.MetadataValue.json({str(k): v for k, v in types.items()}),
         "items_with_image": int(with_image),
@@ -103,8 +102,9 @@ def vault_tagging(
     if report.stop_reason:
         context.log.warning(f"{creator_id}: vision stopped: {report.stop_reason}")
     tags_path = store.mart_path("vault_tags", creator_id, context.run_id)
-    top = query(tags_path, "SELECT tag, count(*) FROM {path} GROUP BY 1 ORDER BY 2 DESC, 1 "
-                           "LIMIT 20")
+    with duckdb.connect() as con:
+        top = query(con, tags_path, "SELECT tag, count(*) FROM {path} GROUP BY 1 "
+                                    "ORDER BY 2 DESC, 1 LIMIT 20")
     yield dg.MaterializeResult(asset_key=VAULT_TAGS, metadata={
         "dagster/row_count": report.mart_rows.get("vault_tags", 0),
         "top_tags": dg.MetadataValue.json(dict(top)),
@@ -137,19 +137,18 @@ def fan_recommendations(
 ) -> dg.MaterializeResult:
     store = lake.lake()
     as_of = sync.resolve_as_of(context)
-    matching = MatchingConfig(config.top_k, config.exclude_offered_days,
-                                     config.new_item_days)
+    matching = MatchingConfig(config.top_k, config.exclude_offered_days, config.new_item_days)
     creator_id = context.partition_key
     path = store.mart_path("fan_recommendations", creator_id, context.run_id)
     with store.session(creator_id, as_of=as_of, run_id=context.run_id) as con:
         matching.set_variables(con)
         rows = store.write_model(con, FAN_RECOMMENDATIONS, path)
-        metadata = written_metadata(con, FAN_RECOMMENDATIONS, path, rows, as_of)
-    fans, mean_score, mean_price = query(
-        path, "SELECT count(DISTINCT fan_id), round(avg(score), 2), "
-              "CAST(round(avg(suggested_price_cents)) AS BIGINT) FROM {path} WHERE rank = 1")[0]
-    basis = dict(query(path, "SELECT price_basis, count(*) FROM {path} WHERE rank = 1 "
-                             "GROUP BY 1 ORDER BY 1"))
+        metadata = written_metadata(FAN_RECOMMENDATIONS, path, rows, as_of, con=con)
+        fans, mean_score, mean_price = query(
+            con, path, "SELECT count(DISTINCT fan_id), round(avg(score), 2), "
+            "CAST(round(avg(suggested_price_cents)) AS BIGINT) FROM {path} WHERE rank = 1")[0]
+        basis = dict(query(con, path, "SELECT price_basis, count(*) FROM {path} WHERE rank = 1 "
+                                      "GROUP BY 1 ORDER BY 1"))
     return dg.MaterializeResult(metadata={
         **metadata,
         "fans_with_recommendations": int(fans),
