@@ -1,18 +1,24 @@
 """`make bench`: the batch path's figures, printed.
 
-1. At scale (default 1M fans, 10M transactions, 3M messages): wall time and peak memory of the
+1. At scale (default 1M fans, 10M transactions, 3M messages): raw → staging beside a
+   hand-written staging script over the same raw files (target ≤ 1.5); wall time and peak memory of the
    staging-to-money-marts build, beside one hand-written DuckDB query computing the same money
    fields from the same staged tables, with the ratio (target ≤ 1.5) and peak memory (target
    ≤ 4 GB); then the build of every mart, whose fan_profile adds engagement, stage, lifecycle and
    personality fields to the money ones, with its own ratio.
 2. Sync throughput from the simulator over HTTP: objects per second, and requests made against
-   the fewest pages the contract allows.
+   the fewest pages the contract allows; then steps per sync: each creator's run, full and
+   incremental with nothing new, in Dagster steps and seconds of orchestration; then a year of
+   syncs for one creator: one incremental sync's staging at the start and end of the year, and
+   raw's size on disk before and after compaction.
 3. The webhook receiver: events/s and p50/p99 latency with 16 clients and durable commits,
    beside a bare endpoint on the same server stack.
 4. End-to-end freshness of the real-time path: POST to the analysts' file, p50 and p95.
 5. The classifier: tokens and dollars per classification, live and batch; zero for unchanged;
    and what redaction costs a message, ordinary and hostile.
 6. Publishing to the Postgres marts (rows/s) and runs per hour, parallel against serial.
+7. The periodic sync at 200 creators with 150 ms per API request: a rotation's length, requests
+   per minute, orchestration seconds per creator, creators kept within 45 minutes.
 
 Every step runs in a process of its own, so each peak resident memory is that step's alone.
 Sizes can be lowered for a quick look: BENCH_FANS, BENCH_TRANSACTIONS, BENCH_MESSAGES, BENCH_CREATORS.
@@ -58,6 +64,10 @@ def main() -> None:
     staging, wall, rss = run_step("staging")
     print(f"raw → staging ({len(staging['steps'])} models + pandera checks): {staging['seconds']:.1f} s, "
           f"peak {rss:.2f} GiB")
+    hand_staged, _, hand_staged_rss = run_step("hand_staging")
+    print(f"hand-written staging script, same raw files (no rejects, checks or webhooks): "
+          f"{hand_staged['seconds']:.1f} s, peak {hand_staged_rss:.2f} GiB; ratio "
+          f"{staging['seconds'] / hand_staged['seconds']:.2f} (target ≤ 1.5)")
     money, money_wall, money_rss = run_step("money")
     print(f"staging → money marts ({len(money['steps'])} models, Dagster materialize): "
           f"{money['seconds']:.1f} s, peak {money_rss:.2f} GiB")
@@ -86,10 +96,17 @@ def main() -> None:
     from bench.postgres import main as postgres_main
     from bench.receiver import main as receiver_main
     from bench.redaction import main as redaction_main
+    from bench.rotation import main as rotation_main
+    from bench.staging_year import main as staging_year_main
+    from bench.sync_steps import main as sync_steps_main
     from bench.sync_throughput import main as sync_main
 
     print()
     sync_main()
+    print()
+    sync_steps_main()
+    print()
+    staging_year_main()
     print()
     receiver_main()
     print()
@@ -100,6 +117,8 @@ def main() -> None:
     redaction_main()
     print()
     postgres_main()
+    print()
+    rotation_main()
 
 
 if __name__ == "__main__":

@@ -7,10 +7,8 @@ import dagster as dg
 from ofhq_pipeline.defs.chatters.assets import chatter_assets
 from ofhq_pipeline.defs.intelligence.assets import intelligence_assets
 from ofhq_pipeline.defs.intelligence.sensors import build_reclassify_sensor
-from ofhq_pipeline.defs.lifecycle.assets import lifecycle_assets
 from ofhq_pipeline.defs.lifecycle.jobs import stage_decay_job
 from ofhq_pipeline.defs.lifecycle.schedules import stage_decay_schedule
-from ofhq_pipeline.defs.ltv.assets import ltv_assets
 from ofhq_pipeline.defs.marts.assets import mart_assets
 from ofhq_pipeline.defs.realtime.assets import realtime_assets
 from ofhq_pipeline.defs.realtime.jobs import realtime_update_job
@@ -36,6 +34,7 @@ from ofhq_pipeline.resources.landing import LandingResource
 from ofhq_pipeline.resources.locked import env_or
 from ofhq_pipeline.resources.marts_postgres import MartsPostgresResource
 from ofhq_pipeline.resources.openai_classifier import OpenAIClassifierResource
+from ofhq_pipeline.resources.rotation import RotationSettings
 from ofhq_pipeline.resources.sync_settings import SyncSettings
 from ofhq_pipeline.resources.telegram import TelegramResource
 from ofhq_pipeline.resources.vault_tagger import VaultTaggerResource
@@ -55,6 +54,7 @@ def resources() -> dict[str, dg.ConfigurableResource]:
             analysts_marts_path=env_or("OFHQ_MARTS_DUCKDB_PATH"),
         ),
         "sync": SyncSettings(as_of=env_or("OFHQ_AS_OF")),
+        "rotation": RotationSettings.from_env(),
         "landing": LandingResource(url=env_or("OFHQ_LANDING_URL")),
         "telegram": TelegramResource.from_env(),
         "alert_rules": AlertRules(),
@@ -74,13 +74,11 @@ def build_definitions() -> dg.Definitions:
             *raw_assets,
             *staging_assets,
             *mart_assets,
-            *lifecycle_assets,
             publish_marts,
             *realtime_assets,
             *intelligence_assets,
             *vault_assets,
             *segment_assets,
-            *ltv_assets,
             *chatter_assets,
             *report_assets,
         ],

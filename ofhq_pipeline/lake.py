@@ -6,7 +6,9 @@ becomes a folder name only after `require_creator_id` accepted it, so a partitio
 `../../outside` never resolves a path outside the lake.
 
     lake/raw/<table>/<creator>/<batch>.parquet      as received, one batch per sync
+    lake/raw/<table>/<creator>/<YYYY-MM>.parquet    batches of a month compacted into one file
     lake/staging/<table>/<creator>.parquet          typed, deduplicated
+    lake/staging/_merged/<table>/<creator>.json     which raw batches that file holds
     lake/marts/<creator>/<run_id>/<table>.parquet   marts written by one run
     lake/marts/<creator>/manifest.json              which run's file is current, per mart table
     lake/intermediate/<table>/<creator>.parquet     per-fan building blocks of the marts
@@ -67,6 +69,35 @@ RAW_TABLES: dict[str, tuple[str, ...]] = {
     "vault_media": (),
     "webhook_events": ("event", "event_id", "occurred_at"),
 }
+
+
+# The raw columns as DuckDB types, for a raw table that has no file yet.
+RAW_SQL_TYPES = {
+    "creator_id": "VARCHAR", "batch_id": "VARCHAR", "fetched_at": "TIMESTAMPTZ",
+    "sync_mode": "VARCHAR", "item_no": "BIGINT", "payload": "VARCHAR",
+    "chat_fan_id": "BIGINT", "event": "VARCHAR", "event_id": "BIGINT", "occurred_at": "TIMESTAMPTZ",
+}
+
+
+def raw_columns(table: str) -> list[str]:
+    return [*RAW_COLUMNS, *RAW_TABLES[table]]
+
+
+def raw_select(table: str, files: list[Path]) -> str:
+    """The rows of `files` (raw files of `table`) with exactly the raw columns, typed; no rows
+    without files. Compacted files carry entity keys too, which only the staging merge reads."""
+    columns = raw_columns(table)
+    if not files:
+        typed = ", ".join(f'CAST(NULL AS {RAW_SQL_TYPES[c]}) AS "{c}"' for c in columns)
+        return f"SELECT {typed} WHERE false"
+    listed = ", ".join(quote(f) for f in files)
+    return (f"SELECT {', '.join(columns)} "
+            f"FROM read_parquet([{listed}], union_by_name = true)")
+
+
+def is_month_file(path: Path) -> bool:
+    """A compacted month (`2026-11.parquet`), as opposed to one sync's batch."""
+    return len(path.stem) == 7 and path.stem[4] == "-"
 
 
 def new_batch_id(fetched_at: datetime) -> str:
@@ -180,6 +211,14 @@ class Lake:
     def raw_dir(self, table: str, creator_id: str) -> Path:
         return self.root / "raw" / table / require_creator_id(creator_id)
 
+    def raw_files(self, table: str, creator_id: str) -> list[Path]:
+        """Every raw file of the creator's table: its compacted months, then its batches."""
+        return sorted(self.raw_dir(table, creator_id).glob("*.parquet"))
+
+    def raw_batches(self, table: str, creator_id: str) -> list[Path]:
+        """The creator's batches of `table` not compacted yet, oldest first."""
+        return [f for f in self.raw_files(table, creator_id) if not is_month_file(f)]
+
     def staging_path(self, table: str, creator_id: str, layer: str = "staging") -> Path:
         return self.root / layer / table / f"{require_creator_id(creator_id)}.parquet"
 
@@ -223,14 +262,10 @@ class Lake:
         """Views raw.* and staging.* over one creator's files, as the SQL models expect them."""
         for schema in ("raw", "staging", "intermediate"):
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        for table, extra in RAW_TABLES.items():
-            table_dir = self.raw_dir(table, creator_id)
-            if any(table_dir.glob("*.parquet")):
-                source = f"read_parquet({quote(table_dir / '*.parquet')}, union_by_name = true)"
-            else:  # never fetched yet: an empty table of the raw shape keeps the models valid
-                con.register(f"_empty_{table}", self.empty_raw(creator_id, extra))
-                source = f"_empty_{table}"
-            con.execute(f"CREATE OR REPLACE VIEW raw.{table} AS SELECT * FROM {source}")
+        for table in RAW_TABLES:
+            # Never fetched yet: an empty table of the raw shape keeps the models valid.
+            con.execute(f"CREATE OR REPLACE VIEW raw.{table} AS "
+                        f"{raw_select(table, self.raw_files(table, creator_id))}")
         # A staging table this creator has never built (one known only from webhooks has no
         # chats yet) is its model over raw, so every model downstream still binds. The rejects
         # come first: every other staging model leaves out the rows they hold.
@@ -331,13 +366,13 @@ class Lake:
 
     def raw_max(self, table: str, creator_id: str, expression: str):
         """max(expression) over every raw batch of the creator's table; None before any."""
-        folder = self.raw_dir(table, creator_id)
-        if not any(folder.glob("*.parquet")):
+        files = self.raw_files(table, creator_id)
+        if not files:
             return None
         con = self.connect()
         try:
-            source = f"read_parquet({quote(folder / '*.parquet')}, union_by_name = true)"
-            return con.execute(f"SELECT max({expression}) FROM {source}").fetchone()[0]
+            return con.execute(
+                f"SELECT max({expression}) FROM ({raw_select(table, files)})").fetchone()[0]
         finally:
             con.close()
 
@@ -355,6 +390,37 @@ class Lake:
         finally:
             con.close()
         return {creator: name for creator, name in rows if display_username(name)}
+
+    # ---- marts behind staging ----------------------------------------------------------------
+    def marts_behind_path(self, creator_id: str) -> Path:
+        """The marts not rebuilt since staging last changed (JSON list), while there are any."""
+        return (self.root / "staging" / "_merged" / "marts_behind"
+                / f"{require_creator_id(creator_id)}.json")
+
+    def marts_behind(self, creator_id: str, *, staging_changed: bool) -> bool:
+        """Whether the creator's marts must be rebuilt: staging changed now, or changed in a run
+        that did not rebuild them all (it failed after staging, or was a real-time run that
+        builds only some)."""
+        path = self.marts_behind_path(creator_id)
+        if staging_changed:
+            # Every mart committed so far, and (before the first) whatever the first run writes.
+            tables = sorted(self.read_manifest(creator_id)) or ["(first run)"]
+            atomic_write(path, lambda tmp: tmp.write_text(json.dumps(tables)))
+        return path.exists()
+
+    def marts_rebuilt(self, creator_id: str, tables: set[str]) -> None:
+        """`tables` were rebuilt on what staging holds: they are behind no longer."""
+        path = self.marts_behind_path(creator_id)
+        if not path.exists():
+            return
+        try:
+            behind = set(json.loads(path.read_text())) - tables - {"(first run)"}
+        except ValueError:
+            behind = set()  # unreadable: the next change writes it again
+        if behind:
+            atomic_write(path, lambda tmp: tmp.write_text(json.dumps(sorted(behind))))
+        else:
+            path.unlink(missing_ok=True)
 
     # ---- marts manifest --------------------------------------------------------------------
     def manifest_path(self, creator_id: str) -> Path:
@@ -374,6 +440,7 @@ class Lake:
             self.manifest_path(creator_id),
             lambda tmp: tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True)),
         )
+        self.marts_rebuilt(creator_id, {path.stem for path in run_dir.glob("*.parquet")})
         return manifest
 
     def current_marts(self) -> dict[str, list[Path]]:

@@ -15,6 +15,7 @@ from ofhq_pipeline import registry
 from ofhq_pipeline.lake import Lake
 from ofhq_pipeline.lifecycle.models import LOG_KEY, record_events
 from ofhq_pipeline.settings import Paths
+from ofhq_pipeline.staging.merge import Staged, StagingMerge
 
 CREATOR = "acct_test"
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
@@ -120,7 +121,13 @@ def build(lake: Lake, as_of: datetime, *, creator_id: str = CREATOR, run_id: str
     calls), less the models in `skip`; returns what the evaluation appended to the lifecycle
     log."""
     recorded = None
+    # Staging as its step builds it; a model by model build only when a staging table is left out.
+    merged = not any(k.startswith("staging/") for k in skip)
+    if merged:
+        stage(lake, creator_id)
     for model in registry.in_build_order(k for k in BUILT if k not in skip):
+        if model.layer == "staging" and merged:
+            continue
         if model.key == LOG_KEY:
             recorded = record_events(lake, creator_id, as_of=as_of, run_id=run_id)
             continue
@@ -128,10 +135,12 @@ def build(lake: Lake, as_of: datetime, *, creator_id: str = CREATOR, run_id: str
     return recorded
 
 
-def stage(lake: Lake, creator_id: str = CREATOR) -> None:
-    """Every staging model of the creator, the rejects first, as the staging assets run them."""
-    for model in registry.models(layer="staging"):
-        build_model(lake, model.key, creator_id=creator_id)
+def stage(lake: Lake, creator_id: str = CREATOR, *, full: bool = False) -> dict[str, Staged]:
+    """Every staging table of the creator, the rejects first, as the staging step builds them:
+    merging the batches written since the last call (`full`: rebuilt from all of raw)."""
+    with lake.session(creator_id) as con:
+        merge = StagingMerge(lake, con, creator_id)
+        return {m.table: merge.build(m.table, full=full) for m in registry.models(layer="staging")}
 
 
 def build_model(lake: Lake, key: str, *, as_of: datetime | None = None,

@@ -1,26 +1,31 @@
-"""The one way a table of the registry becomes a Dagster asset.
+"""The one way tables of the registry become Dagster assets.
 
 `asset_attributes(key)` gives every asset what the registry and the dictionary say of it: key,
 inputs, group (the key's layer), owners, domain tag, creator partitions, description and column
-schema. `model_asset(key)` is the whole step of a SQL model: run `sql/<key>.sql` in the creator's
-session into its file, then report rows, schema, as-of and path (and run its checks). Python
-steps that write tables (the classifier, the vault tagger, lifetime value, chatters, publishing)
-declare their assets with `asset_attributes` / `spec` and their own bodies.
+schema. `layer_step(name, options)` is one step that builds several models, each still its own
+asset: it opens the creator's session once and, for every selected model in build order, runs
+`sql/<key>.sql` (or the model's own writer) into its file, reports rows, schema, as-of, path and
+seconds, and runs its checks. A step costs Dagster bookkeeping whatever it does, so the models
+between two Python steps share one (defs/marts/layers.py groups them). Python steps that call
+out (the classifier, the vault tagger, chatters, publishing) declare their assets with
+`asset_attributes` / `spec` and their own bodies.
 """
 
-
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pydantic
 
 from ofhq_pipeline import registry
+from ofhq_pipeline.defs.freshness import freshness_attributes
 from ofhq_pipeline.defs.partitions import creator_partitions
 from ofhq_pipeline.dictionary import TABLES, describe, table_schema
-from ofhq_pipeline.lake import Lake, quote
+from ofhq_pipeline.lake import Lake, mart_select, quote
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
 
@@ -54,6 +59,7 @@ def asset_attributes(key: str, *, inputs: tuple[str, ...] | None = None,
         "tags": {DOMAIN_TAG: model.domain},
         "kinds": KINDS.get(model.layer, {"duckdb", "parquet"}),
     }
+    attributes.update(freshness_attributes(model))
     if model.per_creator:
         attributes["partitions_def"] = creator_partitions
     # A segment's members have the columns of marts.segment_members, which unions them.
@@ -127,11 +133,12 @@ class Step:
     context: dg.AssetExecutionContext
     store: Lake
     creator_id: str
-    as_of: datetime | None
+    as_of: datetime
     path: Path
+    config: dg.Config | None = None  # the model's section of its step's run config
 
 
-# How a model's file is written, in its session: (step, session) → (rows, extra metadata).
+# How a model's file is written, in its session: (step, session, key) → (rows, extra metadata).
 Writer = Callable[[Step, duckdb.DuckDBPyConnection, str], tuple[int, dict]]
 # Sets up what a model reads beyond the session (a log, variables): (step, session).
 Prepare = Callable[[Step, duckdb.DuckDBPyConnection], None]
@@ -146,37 +153,105 @@ def write_sql(step: Step, con: duckdb.DuckDBPyConnection, key: str) -> tuple[int
 
 @dataclass(frozen=True)
 class ModelOptions:
+    """How a layer step builds one model, when not just by its SQL. A Python-built model folded
+    into a layer step brings its own `write`; `config` is the model's run config, a section of
+    its step's config named by its table."""
+
     write: Writer = write_sql
     prepare: Prepare | None = None
     checks: Checks | None = None
     check_specs: list[dg.AssetCheckSpec] = field(default_factory=list)
-    # staging is as-of free: it holds every sighting; later layers are computed as of the run
-    as_of: bool = True
+    config: type[dg.Config] | None = None
 
 
-def model_asset(key: str, options: ModelOptions = ModelOptions()) -> dg.AssetsDefinition:
-    """The asset of a SQL model: `sql/<key>.sql` run in the creator's session into its file."""
-    model = registry.model(key)
-    if not model.is_sql:
-        raise ValueError(f"{key} is written by {model.built_by}, not by its SQL")
+def step_config(name: str, sections: Mapping[str, type[dg.Config]]) -> type[dg.Config]:
+    """The run config of a layer step: one section per model that takes config, by its table,
+    each with its own defaults (a step without any takes none)."""
+    fields = {table: (config, pydantic.Field(default_factory=config))
+              for table, config in sections.items()}
+    return pydantic.create_model(f"{name}_config", __base__=dg.Config, **fields)
 
-    @dg.asset(**asset_attributes(key), check_specs=options.check_specs)
-    def _asset(context: dg.AssetExecutionContext, lake: LakeResource, sync: SyncSettings):
+
+def refresh_view(con: duckdb.DuckDBPyConnection, model: registry.Model, path: Path) -> None:
+    """Point the session's view of `model` at the file just written, as a new session would
+    see it: the session was opened before, and the step's later models read it."""
+    con.execute(f"CREATE OR REPLACE VIEW {model.layer}.{model.table} AS "
+                f"{mart_select(model, path)}")
+
+
+def for_asset(result: dg.AssetCheckResult, key: dg.AssetKey) -> dg.AssetCheckResult:
+    """A check result naming its asset: in a step of several assets a check name alone (e.g.
+    `unique_key`) is ambiguous."""
+    return result if result.asset_key is not None else result._replace(asset_key=key)
+
+
+def build_model(
+    step: Step, con: duckdb.DuckDBPyConnection, model: registry.Model, options: ModelOptions,
+    *, run_checks: bool,
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """One model of a layer step: prepared, written, its view refreshed, checked; reported with
+    the seconds that took (checks included), so a run's time splits into work and bookkeeping."""
+    key = asset_key(model.key)
+    started = time.perf_counter()
+    if options.prepare is not None:
+        options.prepare(step, con)
+    rows, extra = options.write(step, con, model.key)
+    refresh_view(con, model, step.path)
+    checks = []
+    if run_checks and options.checks is not None:
+        checks = [for_asset(result, key) for result in options.checks(step, con)]
+    seconds = round(time.perf_counter() - started, 3)
+    yield dg.MaterializeResult(asset_key=key, metadata={
+        **written_metadata(model.key, step.path, rows, step.as_of, con=con), **extra,
+        "seconds": seconds,
+    })
+    yield from checks
+
+
+def layer_step(name: str, options: Mapping[str, ModelOptions], *,
+               description: str) -> dg.AssetsDefinition:
+    """One step building the models of `options` (keys of the registry), each its own asset
+    with its own checks, in one session of the creator's, as of the run and reading the run's
+    marts. Subsettable: a run builds only the models it selects (the real-time job, a test of
+    one mart), still in build order, and only the checks it selects."""
+    models = registry.in_build_order(options)
+    for model in models:
+        if not model.is_sql and options[model.key].write is write_sql:
+            raise ValueError(f"{model.key} is written by {model.built_by}: its options need a "
+                             "`write`")
+    config_class = step_config(
+        name, {m.table: options[m.key].config for m in models if options[m.key].config})
+
+    @dg.multi_asset(
+        name=name,
+        description=description,
+        specs=[spec(model.key) for model in models],
+        check_specs=[c for model in models for c in options[model.key].check_specs],
+        can_subset=True,
+        partitions_def=creator_partitions,
+    )
+    def _step(
+        context: dg.AssetExecutionContext,
+        config: config_class,
+        lake: LakeResource,
+        sync: SyncSettings,
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         store = lake.lake()
         creator_id = context.partition_key
-        as_of = sync.resolve_as_of(context) if options.as_of else None
-        step = Step(context, store, creator_id, as_of,
-                    store.model_path(key, creator_id, context.run_id))
-        run_id = context.run_id if options.as_of else None
-        with store.session(creator_id, as_of=as_of, run_id=run_id) as con:
-            if options.prepare is not None:
-                options.prepare(step, con)
-            rows, extra = options.write(step, con, key)
-            yield dg.MaterializeResult(
-                metadata={**written_metadata(key, step.path, rows, as_of, con=con), **extra}
-            )
-            if options.checks is not None:
-                yield from options.checks(step, con)
+        as_of = sync.resolve_as_of(context)
+        selected = [m for m in models if asset_key(m.key) in context.selected_asset_keys]
+        with store.session(creator_id, as_of=as_of, run_id=context.run_id) as con:
+            for model in selected:
+                model_options = options[model.key]
+                checks = {c.key for c in model_options.check_specs}
+                checks &= context.selected_asset_check_keys
+                step = Step(context, store, creator_id, as_of,
+                            store.model_path(model.key, creator_id, context.run_id),
+                            getattr(config, model.table, None))
+                for result in build_model(step, con, model, model_options,
+                                          run_checks=bool(checks)):
+                    if isinstance(result, dg.MaterializeResult) or dg.AssetCheckKey(
+                            result.asset_key, result.check_name) in checks:
+                        yield result
 
-    _asset.__name__ = key.replace("/", "_")
-    return _asset
+    return _step

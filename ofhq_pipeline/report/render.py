@@ -10,6 +10,7 @@ a terminal.
 from __future__ import annotations
 
 import html
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from ofhq_pipeline.dictionary import FAN_AGENCY, FAN_LIFECYCLE_EVENTS, FAN_PROFI
 from ofhq_pipeline.lake import REJECTS
 from ofhq_pipeline.marts.invariants import RULES, InvariantSummary, invariant_summary
 from ofhq_pipeline.settings import Paths
+from ofhq_pipeline.source.rotation import Capacity
 from ofhq_pipeline.staging.rejects import RejectsSummary, summarize
 
 STAGES = ["new", "warming", "active_buyer", "reactivated", "cooling_off", "at_risk", "churned"]
@@ -31,7 +33,8 @@ REVENUE_DAYS = 90
 FLOWS = [
     ("Batch sync", "creator_sync",
      "OnlyFans API → raw → staging → marts → analysts' file, one creator per run",
-     "periodic_sync_schedule: the next creator every 5 minutes; `ofhq sync`"),
+     "periodic_sync_schedule: each minute, every creator about to pass the staleness "
+     "target; `ofhq sync`"),
     ("Real time", "realtime_update",
      "signed webhooks → landing store → raw → staging → marts → analysts' file → alerts",
      "webhook_sensor: new landed events"),
@@ -76,6 +79,7 @@ class ReportData:
     chatter_leaderboard: str = ""  # Markdown, "" without chatter data
     rejects: list[RejectsSummary] = field(default_factory=list)  # creators with rejected rows
     invariants: InvariantSummary | None = None  # the fan profile's cross-field rules
+    sync_capacity: SyncCapacity | None = None  # what the periodic sync keeps fresh
 
     @property
     def fans(self) -> int:
@@ -84,6 +88,15 @@ class ReportData:
     @property
     def revenue_cents(self) -> int:
         return sum(revenue for *_, revenue in self.creators)
+
+
+@dataclass
+class SyncCapacity:
+    """How many creators the periodic sync keeps within its target, beside how many there are."""
+
+    capacity: Capacity
+    creators: int
+    over_target: list[tuple[str, float | None]] = field(default_factory=list)  # (id, age s)
 
 
 # "What is tracked per fan": the tables with one row per fan or per fan event.
@@ -245,9 +258,80 @@ def share(n: int, total: int) -> str:
     return f"{100 * n / total:.1f}%" if total else "-"
 
 
+def count(n: float) -> str:
+    """A number of creators: whole ones only, rounded down as `Capacity.kept_fresh` is."""
+    return f"{math.floor(n):,}"
+
+
+def capacity_lines(sync: SyncCapacity) -> list[str]:
+    """The capacity section as sentences: what is kept fresh, what bounds it, what more needs."""
+    cap, target = sync.capacity, f"{sync.capacity.target_minutes:g}-minute"
+    kept = cap.kept_fresh
+    if kept is None:
+        lines = [f"Creators kept within the {target} target: not known until a sync has "
+                 f"finished. Creators now: {sync.creators:,}."]
+    else:
+        verdict = "enough" if kept >= sync.creators else "NOT enough"
+        lines = [f"Creators kept within the {target} target: {kept:,} "
+                 f"(limited by the {cap.limited_by}); creators now: {sync.creators:,}, "
+                 f"{verdict}."]
+    lines += bound_lines(cap)
+    lines.append(more_line(sync))
+    if sync.over_target:
+        ages = ", ".join(f"{c} ({'never synced' if a is None else f'{a / 60:.0f} min'})"
+                         for c, a in sync.over_target[:10])
+        more = len(sync.over_target) - 10
+        lines.append(f"Older than the target now: {len(sync.over_target):,} creator(s): "
+                     f"{ages}" + (f" and {more:,} more" if more > 0 else "") + ".")
+    return lines
+
+
+def bound_lines(cap: Capacity) -> list[str]:
+    """The two bounds, each with its arithmetic: a creator is re-synced every `period` (a tick
+    and a sync before the target), and a sync holds its run slot until the next tick."""
+    period = f"{cap.period_s / 60:.1f} min"
+    lines = []
+    if cap.by_workers is not None:
+        lines.append(f"Run workers: {cap.max_concurrent} concurrent syncs × {period} between a "
+                     f"creator's syncs / {cap.slot_cycle_s:.0f} s a slot per sync "
+                     f"({cap.median_sync_s:.1f} s median sync, rounded up to the schedule's "
+                     f"{cap.tick_s:.0f} s tick) = {count(cap.by_workers)} creators.")
+    if cap.budget_per_minute <= 0:
+        lines.append("API budget: no limit (OFAPI_REQUESTS_PER_MINUTE=0).")
+    elif cap.by_budget is not None:
+        lines.append(f"API budget: {cap.budget_per_minute:,} requests/min × {period} / "
+                     f"{cap.requests_per_sync:,.0f} requests per sync = "
+                     f"{count(cap.by_budget)} creators.")
+    return lines
+
+
+def more_line(sync: SyncCapacity) -> str:
+    """What would keep more creators fresh: concrete settings for the current count when it is
+    over capacity, else what one more run slot adds."""
+    cap = sync.capacity
+    how = ("raise max_concurrent_syncs (OFHQ_MAX_CONCURRENT_SYNCS) together with the "
+           "QueuedRunCoordinator's max_concurrent_runs in dagster.yaml (leave room for "
+           "real-time runs), or launch runs on Kubernetes (docs/scale-out.md)")
+    if cap.kept_fresh is not None and cap.kept_fresh < sync.creators:
+        workers, budget = cap.needed_for(sync.creators)
+        needs = []
+        if workers is not None and workers > cap.max_concurrent:
+            needs.append(f"{workers} concurrent syncs")
+        if budget is not None and 0 < cap.budget_per_minute < budget:
+            needs.append(f"an API budget of {budget:,} requests/min")
+        return (f"To keep all {sync.creators:,} fresh: " + " and ".join(needs)
+                + f". For more run workers, {how}.")
+    per_slot = (f"each further concurrent sync keeps {count(cap.by_workers / cap.max_concurrent)}"
+                " more creators fresh; " if cap.by_workers else "")
+    return f"For more: {per_slot}{how}."
+
+
 def render_markdown(data: ReportData) -> str:
     lines = ["# System Intelligence", "", headline(data), "", "## How data flows in", ""]
     lines += md_table(FLOW_HEADER, flow_rows(data))
+    if data.sync_capacity:
+        lines += ["## Sync capacity", "", *(f"- {line}" for line in
+                                            capacity_lines(data.sync_capacity)), ""]
     lines += ["## Fans by stage", ""]
     lines += md_table(["stage", "fans", "share"],
                       [[s, f"{n:,}", share(n, data.fans)] for s, n in ordered(data.stages, STAGES)])
@@ -299,6 +383,8 @@ def render_summary(data: ReportData, location: Path) -> str:
             else f"every rule holds over {inv.fans:,} fans" if inv.passed
             else f"{inv.violations:,} violations ("
             + ", ".join(f"{r} {n:,}" for r, n in inv.by_rule.items() if n) + ")"))
+    if data.sync_capacity:
+        lines.append(f"  sync capacity: {capacity_lines(data.sync_capacity)[0]}")
     if data.rejects:
         lines.append(f"  rejected raw rows: {sum(r.rows for r in data.rejects):,} "
                      f"({len(data.rejects)} creator(s), see the report)")
@@ -405,6 +491,13 @@ def invariants_html(summary: InvariantSummary | None) -> list[str]:
     return parts
 
 
+def capacity_html(sync: SyncCapacity | None) -> list[str]:
+    if sync is None:
+        return []
+    items = "".join(f"<li>{esc(line)}</li>" for line in capacity_lines(sync))
+    return [f"<h2>Sync capacity</h2><ul>{items}</ul>"]
+
+
 def render_html(data: ReportData) -> str:
     flows = html_table(FLOW_HEADER, flow_rows(data))
     dictionary = []
@@ -421,6 +514,7 @@ def render_html(data: ReportData) -> str:
         f"<p>{esc(headline(data))}</p>",
         f"<p class=muted>Generated {esc(stamp(data.generated_at))}.</p>",
         "<h2>How data flows in</h2>", flows,
+        *capacity_html(data.sync_capacity),
         f"<h2>Revenue by day (gross, last {REVENUE_DAYS} days)</h2>",
         revenue_svg(data.revenue_by_day),
         '<div class=grid><div><h2>Fans by stage</h2>', hbar_svg(ordered(data.stages, STAGES)),

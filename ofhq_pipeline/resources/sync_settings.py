@@ -7,9 +7,13 @@ import dagster as dg
 from pydantic import Field
 
 from ofhq_pipeline.settings import parse_instant
+from ofhq_pipeline.staging.compaction import CompactionSettings
 
 AS_OF_TAG = "ofhq/as_of"
 FULL_HISTORY_TAG = "ofhq/full_history"
+# A run that rebuilds the marts even when staging finds nothing new: what changed is the instant
+# they describe (the daily stage decay).
+REBUILD_MARTS_TAG = "ofhq/rebuild_marts"
 
 
 class SyncSettings(dg.ConfigurableResource):
@@ -38,6 +42,23 @@ class SyncSettings(dg.ConfigurableResource):
         default=24,
         description="hours between two deep re-reads of a creator's transactions",
     )
+    fans_whole_read_every_hours: int = Field(
+        default=24,
+        description="hours between two whole reads of a creator's fan list; 0: every sync "
+        "reads it whole",
+    )
+
+    raw_compact_after_batches: int = Field(
+        default=48, ge=1, description="a raw table's staged batches are folded into their "
+        "month's file once this many have gathered")
+    unchanged_feed_copies_days: int | None = Field(
+        default=7, ge=0, description="days a whole-feed row (fans, chats, vault) listed "
+        "unchanged is kept before compaction may drop it (the first and last sighting of each "
+        "unchanged stretch always stay); unset: keep every copy")
+
+    @property
+    def raw_retention(self) -> CompactionSettings:
+        return CompactionSettings(self.raw_compact_after_batches, self.unchanged_feed_copies_days)
 
     @property
     def lookback(self) -> timedelta:
@@ -71,6 +92,10 @@ class SyncSettings(dg.ConfigurableResource):
         if stats.start_time:
             return datetime.fromtimestamp(stats.start_time, tz=UTC)
         return datetime.now(UTC)
+
+    @staticmethod
+    def rebuild_marts(context: dg.AssetExecutionContext) -> bool:
+        return context.run.tags.get(REBUILD_MARTS_TAG, "false").lower() == "true"
 
     @staticmethod
     def full_history(context: dg.AssetExecutionContext) -> bool:

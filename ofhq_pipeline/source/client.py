@@ -259,6 +259,22 @@ class OfapiClient:
     def fans(self, creator_id: str) -> Iterator[list[dict]]:
         return self.offset_pages(f"/api/{creator_id}/fans/all", "fan", creator_id, limit=FANS_PAGE)
 
+    def latest_fans(
+        self, creator_id: str, start: datetime, end: datetime
+    ) -> Iterator[list[dict]]:
+        """Fans who subscribed within [start, end] ("List Latest Fans"): the API documents the
+        path and its `start_date`, `end_date`, `limit` and `offset`, not the answer, so the
+        answer is read as fans/all's (same envelope, items, paging and limit of 20). Its `type`
+        filter (new subscribers, renewals or both) is left at the API's default."""
+        return self.offset_pages(
+            f"/api/{creator_id}/fans/latest",
+            "fan",
+            creator_id,
+            limit=FANS_PAGE,
+            start_date=start.isoformat(),
+            end_date=end.isoformat(),
+        )
+
     def chats(self, creator_id: str) -> Iterator[list[dict]]:
         return self.offset_pages(f"/api/{creator_id}/chats", "chat", creator_id)
 

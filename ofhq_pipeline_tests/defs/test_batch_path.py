@@ -12,6 +12,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from ofhq_pipeline.resources.sync_settings import SyncSettings
 from ofhq_pipeline.settings import Paths
 from ofhq_pipeline.sync import sync
 from ofhq_pipeline_tests.conftest import API_KEY, point_at
@@ -125,6 +126,11 @@ def test_incremental_syncs_equal_one_full_sync(monkeypatch, tmp_path, agency):
             dg.instance_for_test() as inc_instance, dg.instance_for_test() as full_instance:
         sim.set_clock(end - timedelta(days=3))
         defs = point_at(monkeypatch, sim.url, tmp_path / "incremental", as_of=end.isoformat())
+        # The days pass on the API's clock, not ours: read the fan list whole on every sync, as
+        # the once-a-day whole read does when a day has passed.
+        defs = dg.Definitions(assets=list(defs.assets), jobs=list(defs.jobs), resources={
+            **defs.resources,
+            "sync": SyncSettings(as_of=end.isoformat(), fans_whole_read_every_hours=0)})
         first = sync(defs, inc_instance, creators=chosen)
         assert all(r.success for r in first)
         later = []

@@ -81,7 +81,7 @@ def test_a_run_config_cannot_send_the_api_key_to_another_host(
 
 
 LOCKED = {  # resource key → its locked fields, as the code location declares them
-    "ofapi": {"base_url", "api_key"},
+    "ofapi": {"base_url", "api_key", "requests_per_minute"},
     "lake": {"home", "warehouse_path", "analysts_marts_path"},
     "landing": {"url"},
     "telegram": {"bot_token", "chat_id", "api_base_url"},
@@ -117,7 +117,9 @@ def test_a_run_config_naming_a_locked_field_fails_before_the_asset_runs(
     def probe(context) -> None:
         ran.append(key)
 
-    attack = {"resources": {key: {"config": {field: {"env": "PATH"}}}}}
+    # A text field is pointed at another variable; the request budget raised a thousandfold.
+    value = 1_000_000 if field == "requests_per_minute" else {"env": "PATH"}
+    attack = {"resources": {key: {"config": {field: value}}}}
     result = dg.materialize(
         [probe], resources=resources(), run_config=attack, raise_on_error=False
     )

@@ -69,3 +69,28 @@ def test_a_row_that_does_not_cast_warns_and_blocks_nothing(monkeypatch, tmp_path
     assert warning.metadata["rejected_rows"].value == 2
     assert {"marts/transactions", "marts/fan_profile", "published/analysts_marts"} <= \
         materialized(result)
+
+
+def test_nothing_new_stages_nothing_and_builds_no_mart(monkeypatch, tmp_path, instance):
+    monkeypatch.setenv("OFHQ_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("OFHQ_AS_OF", day(50).isoformat())
+    lake = make_lake(tmp_path / "home")
+    write_sync(lake, fetched_at=day(30), fans=[fan(1)], transactions=[txn("t1", 1, 5.0, day(1))])
+    first = materialize(instance)
+    assert first.success
+    assert {"staging/fans", "marts/fan_profile", "published/analysts_marts"} <= materialized(first)
+
+    again = materialize(instance)  # no batch landed since
+
+    assert again.success
+    assert materialized(again) == set()
+    skipped = {e.step_key for e in again.all_events if e.event_type_value == "STEP_SKIPPED"}
+    assert skipped  # every step after staging was skipped, none failed
+    # A new purchase is staged and reaches the marts.
+    write_sync(lake, fetched_at=day(31), transactions=[txn("t2", 1, 7.0, day(31))])
+    third = materialize(instance)
+    assert {"staging/transactions", "marts/fan_profile"} <= materialized(third)
+    staged = {e.asset_key.to_user_string(): e.materialization.metadata
+              for e in third.get_asset_materialization_events()}
+    assert staged["staging/transactions"]["staging_mode"].value == "merged"
+    assert staged["staging/transactions"]["recomputed_entities"].value == 1

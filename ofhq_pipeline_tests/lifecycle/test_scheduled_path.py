@@ -135,7 +135,8 @@ def test_column_descriptions_travel_as_metadata(scheduled):
     stage_schema = mats["intermediate/fan_stage"].metadata["dagster/column_schema"].value
     assert all(c.description for c in stage_schema.columns)
     # The UI shows the dictionary for fan_profile from its definition, before any run.
-    spec = scheduled.defs.resolve_assets_def(["marts", "fan_profile"]).get_asset_spec()
+    spec = scheduled.defs.resolve_assets_def(["marts", "fan_profile"]).get_asset_spec(
+        dg.AssetKey(["marts", "fan_profile"]))
     columns = spec.metadata["dagster/column_schema"].columns
     assert [(c.name, c.description) for c in columns] == [
         (c.name, c.description) for c in FAN_PROFILE.columns]

@@ -14,6 +14,8 @@ Both read the run's `marts.transactions` and the creator's `staging.messages`; `
 makes their marts current with the run's others.
 """
 
+import time
+
 import dagster as dg
 
 from ofhq_pipeline.chatters.models import (
@@ -80,6 +82,7 @@ def chatter_performance(
     landing: LandingResource,
     chatters: ChattersResource,
 ):
+    started = time.perf_counter()
     store = lake.lake()
     creator_id = context.partition_key
     as_of = sync.resolve_as_of(context)
@@ -91,6 +94,7 @@ def chatter_performance(
         written_meta = {table: written_metadata(f"marts/{table}", path, rows, as_of, con=con)
                         for table, (path, rows) in written.items()}
     share = summary.attributed_share
+    seconds = round(time.perf_counter() - started, 3)
     context.log.info(
         f"{creator_id}: {summary.shifts} shifts; {summary.attributed}/{summary.creator_messages} "
         f"creator messages attributed, {summary.in_gaps} in gaps, {summary.in_overlaps} in "
@@ -107,6 +111,7 @@ def chatter_performance(
                 "messages_in_gaps": summary.in_gaps,
                 "messages_in_overlaps": summary.in_overlaps,
                 "ppv_unlocks_unattributed": summary.purchases_unattributed,
+                "seconds": seconds,  # the step's, all three marts
             })
         yield dg.MaterializeResult(asset_key=["marts", table], metadata=metadata)
     errors = [f"{s}: {e}" for s, e in shift_set.problems.select("source", "error").iter_rows()]
@@ -164,6 +169,7 @@ def chat_qa_reviews(
     chatters: ChattersResource,
     classifier: OpenAIClassifierResource,
 ) -> dg.MaterializeResult:
+    started = time.perf_counter()
     store = lake.lake()
     creator_id = context.partition_key
     as_of = sync.resolve_as_of(context)
@@ -192,6 +198,7 @@ def chat_qa_reviews(
         "realtime_run": realtime,
         "as_of": dg.MetadataValue.timestamp(as_of),
         "path": dg.MetadataValue.path(str(store.mart_path(QA_TABLE, creator_id, context.run_id))),
+        "seconds": round(time.perf_counter() - started, 3),
     })
 
 

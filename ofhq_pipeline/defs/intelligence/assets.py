@@ -12,6 +12,7 @@ so the same inputs and as-of give the same marts, and none lies after the as-of 
 """
 
 
+import time
 from datetime import timedelta
 
 import dagster as dg
@@ -38,6 +39,7 @@ def fan_intelligence(
     sync: SyncSettings,
     classifier: OpenAIClassifierResource,
 ):
+    started = time.perf_counter()
     store = lake.lake()
     creator_id = context.partition_key
     as_of = sync.resolve_as_of(context)
@@ -70,6 +72,7 @@ def fan_intelligence(
     )
     if report.stop_reason:
         context.log.warning(f"{creator_id}: stopped sending: {report.stop_reason}")
+    seconds = round(time.perf_counter() - started, 3)
     for table in MART_TABLES:
         metadata = {
             "dagster/row_count": report.mart_rows.get(table, 0),
@@ -78,6 +81,7 @@ def fan_intelligence(
         if table == "fan_classifications":
             metadata.update(report.metadata())
             metadata["realtime_debounce_minutes"] = debounce.total_seconds() / 60
+            metadata["seconds"] = seconds  # the step's, all five tables
         yield dg.MaterializeResult(asset_key=asset_key(f"marts/{table}"), metadata=metadata)
 
 

@@ -4,6 +4,7 @@ import dagster as dg
 
 from ofhq_pipeline.defs.models import domains
 from ofhq_pipeline.defs.partitions import creator_partitions
+from ofhq_pipeline.resources.sync_settings import REBUILD_MARTS_TAG
 
 STAGE_DECAY_TRIGGER = {"ofhq/trigger": "stage_decay"}
 
@@ -17,5 +18,6 @@ stage_decay_job = dg.define_asset_job(
     executor_def=dg.in_process_executor,
     description="Rebuilds one creator's staging, marts and lifecycle as of the run's instant from "
     "the lake alone, so stages decay (active_buyer → cooling_off → …) without any new event.",
-    tags=STAGE_DECAY_TRIGGER,
+    # Nothing new in staging is the usual case here: the marts are rebuilt all the same.
+    tags={**STAGE_DECAY_TRIGGER, REBUILD_MARTS_TAG: "true"},
 )

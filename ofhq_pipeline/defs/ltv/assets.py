@@ -1,14 +1,17 @@
 """Lifetime value and churn per creator : marts/fan_ltv, MBG/NBD + Gamma-Gamma
 fitted on the creator's discretionary purchases (the agency's pool when he has too few repeat
-buyers), with the fitted parameters in the materialization's metadata."""
+buyers), with the fitted parameters in the materialization's metadata.
+
+A plain function of the lake, built by the marts' layer step that builds fan_profile, which it
+reads (defs/marts/assets.py); its run config is that step's `fan_ltv` section.
+"""
 
 import dagster as dg
+import duckdb
 from pydantic import Field
 
-from ofhq_pipeline.defs.models import asset_attributes, written_metadata
+from ofhq_pipeline.defs.models import ModelOptions, Step
 from ofhq_pipeline.ltv.build import LtvConfig, build_fan_ltv
-from ofhq_pipeline.resources.lake import LakeResource
-from ofhq_pipeline.resources.sync_settings import SyncSettings
 
 FAN_LTV = "marts/fan_ltv"
 
@@ -20,23 +23,16 @@ class FanLtvConfig(dg.Config):
     penalizer: float = Field(default=0.0, description="L2 penalty on the parameters (0: plain MLE)")
 
 
-@dg.asset(**asset_attributes(FAN_LTV))
-def fan_ltv(
-    context: dg.AssetExecutionContext,
-    config: FanLtvConfig,
-    lake: LakeResource,
-    sync: SyncSettings,
-) -> dg.MaterializeResult:
-    store = lake.lake()
-    as_of = sync.resolve_as_of(context)
-    path, report = build_fan_ltv(
-        store, context.partition_key, as_of=as_of, run_id=context.run_id,
+def write_fan_ltv(step: Step, con: duckdb.DuckDBPyConnection, key: str) -> tuple[int, dict]:
+    """Fits and predicts in its own session (it reads the run's fan_profile and transactions)."""
+    config = step.config or FanLtvConfig()  # its section of the step's run config
+    _, report = build_fan_ltv(
+        step.store, step.creator_id, as_of=step.as_of, run_id=step.context.run_id,
         config=LtvConfig(config.min_repeat_buyers, config.penalizer),
     )
     if report.status != "ok":
-        context.log.warning(f"{context.partition_key}: LTV fit failed: {report.error}")
-    return dg.MaterializeResult(
-        metadata={**written_metadata(FAN_LTV, path, report.fans, as_of), **report.metadata()})
+        step.context.log.warning(f"{step.creator_id}: LTV fit failed: {report.error}")
+    return report.fans, report.metadata()
 
 
-ltv_assets = [fan_ltv]
+ltv_models = {FAN_LTV: ModelOptions(write=write_fan_ltv, config=FanLtvConfig)}

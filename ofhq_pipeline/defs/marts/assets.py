@@ -1,59 +1,25 @@
-"""The money marts and the fan profile per creator: one SQL model each (sql/marts/<table>.sql,
-sql/intermediate/fan_money.sql), built by the registry's model factory.
+"""The marts' layer steps: every SQL model past staging and the Python-built models folded in,
+each its own asset, built by as few Dagster steps as the graph allows (layers.py), with the
+options each domain gives its models (money.py, defs/lifecycle, defs/vault, defs/ltv).
 
 A run writes its marts into a folder of its own; `publish` makes them current together, so
 neither analysts nor the next run ever see some of a run's marts without the others. Each mart's
 checks (`checks.MART_CHECKS`) run with it, in the same step and session.
 """
 
-from collections.abc import Iterator
+from ofhq_pipeline.defs.lifecycle.assets import lifecycle_models
+from ofhq_pipeline.defs.ltv.assets import ltv_models
+from ofhq_pipeline.defs.marts.layers import layer_steps
+from ofhq_pipeline.defs.marts.money import money_models
+from ofhq_pipeline.defs.models import layer_step
+from ofhq_pipeline.defs.vault.assets import vault_models
 
-import dagster as dg
-import duckdb
-
-from ofhq_pipeline.defs.marts.checks import check_specs, run_checks
-from ofhq_pipeline.defs.models import ModelOptions, Step, asset_key, model_asset
-from ofhq_pipeline.lake import atomic_write, link_or_copy, parquet_rows, quote
-
-
-def checked(key: str, **options) -> dg.AssetsDefinition:
-    """A mart whose checks (sql/checks/<table>_<check>.sql) run on the file just written."""
-    table = key.split("/", 1)[1]
-
-    def checks(step: Step, con: duckdb.DuckDBPyConnection) -> Iterator[dg.AssetCheckResult]:
-        yield from run_checks(step.store, con, table, step.creator_id, step.as_of, step.path)
-
-    return model_asset(key, ModelOptions(checks=checks, check_specs=check_specs(
-        table, asset_key(key)), **options))
+mart_assets = layer_steps({**money_models, **lifecycle_models, **vault_models, **ltv_models})
 
 
-def link_or_write_transactions(
-    step: Step, con: duckdb.DuckDBPyConnection, key: str
-) -> tuple[int, dict]:
-    """When nothing staged lies after as_of(), the mart is the staged file as it is: a hard link
-    instead of rewriting every transaction. Otherwise the model filters it to as_of()."""
-    staged = step.store.staging_path("transactions", step.creator_id)
-    if staged.exists() and staged_before(con, staged):
-        atomic_write(step.path, lambda tmp: link_or_copy(staged, tmp))
-        return parquet_rows(con, step.path), {"linked_to_staging": True}
-    return step.store.write_model(con, key, step.path), {"linked_to_staging": False}
-
-
-def staged_before(con: duckdb.DuckDBPyConnection, staged) -> bool:
-    """Whether every staged transaction and chargeback happened at or before as_of()."""
-    (before,) = con.execute(
-        f"SELECT coalesce(max(greatest(created_at, chargeback_at)) <= as_of(), true) "
-        f"FROM read_parquet({quote(staged)})"
-    ).fetchone()
-    return before
-
-
-marts_transactions = checked("marts/transactions", write=link_or_write_transactions)
-mart_assets = [
-    marts_transactions,
-    model_asset("intermediate/fan_money"),
-    checked("marts/fan_profile"),
-    checked("marts/creator_revenue_daily"),
-    checked("marts/creator_revenue_live"),
-    model_asset("marts/creators"),
-]
+# The transactions mart in a step of its own, for a run that needs it and none of its neighbours
+# (the classifier's or the chatters' inputs, in their tests). Not in the code location: there
+# the layer step builds it.
+marts_transactions = layer_step(
+    "marts_transactions", {"marts/transactions": money_models["marts/transactions"]},
+    description="Builds marts/transactions alone.")

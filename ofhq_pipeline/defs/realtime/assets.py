@@ -7,6 +7,7 @@ and fan, so nothing is counted twice. No asset here calls the OnlyFans API.
 """
 
 import json
+import time
 from collections import Counter
 from contextlib import closing
 
@@ -72,6 +73,7 @@ def alerts(
     alert_rules: AlertRules,
     sync: SyncSettings,
 ) -> dg.MaterializeResult:
+    started = time.perf_counter()
     store = lake.lake()
     creator_id = context.partition_key
     with store.session(creator_id, as_of=sync.resolve_as_of(context), run_id=context.run_id) as con:
@@ -102,7 +104,8 @@ def alerts(
         )
     return dg.MaterializeResult(
         metadata={"dagster/row_count": sum(sent.values()),  # alerts sent by this run
-                  "sent": dg.MetadataValue.json(dict(sent)), "candidates": len(candidates)}
+                  "sent": dg.MetadataValue.json(dict(sent)), "candidates": len(candidates),
+                  "seconds": round(time.perf_counter() - started, 3)}
     )
 
 

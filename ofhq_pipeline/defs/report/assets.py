@@ -6,18 +6,24 @@ from pathlib import Path
 import dagster as dg
 
 from ofhq_pipeline.defs.models import asset_attributes
+from ofhq_pipeline.defs.partitions import creator_partitions
+from ofhq_pipeline.defs.source.schedules import sync_history
 from ofhq_pipeline.lake import atomic_write
 from ofhq_pipeline.report.render import (
     FLOWS,
     LastRun,
+    SyncCapacity,
     collect,
     render_html,
     render_markdown,
     render_summary,
     report_path,
 )
+from ofhq_pipeline.resources.api import OfapiResource
 from ofhq_pipeline.resources.lake import LakeResource
+from ofhq_pipeline.resources.rotation import RotationSettings
 from ofhq_pipeline.settings import Paths
+from ofhq_pipeline.source.rotation import creators_kept_fresh, over_target
 
 
 def last_run(instance: dg.DagsterInstance, job: str) -> LastRun:
@@ -36,20 +42,39 @@ def flow_runs(instance: dg.DagsterInstance) -> list[LastRun]:
     return [last_run(instance, job) for _, job, _, _ in FLOWS if job]
 
 
+def sync_capacity(instance: dg.DagsterInstance, rotation: RotationSettings,
+                  ofapi: OfapiResource, now: datetime) -> SyncCapacity:
+    """What the periodic sync keeps fresh, from the newest syncs' durations and costs and the
+    deployment's settings; and which creators are older than the target now."""
+    creators = instance.get_dynamic_partitions(creator_partitions.name)
+    history = sync_history(instance, len(creators))
+    capacity = creators_kept_fresh(
+        rotation.staleness_target_minutes, history.median_sync_s, rotation.max_concurrent_syncs,
+        ofapi.rate(), history.requests_per_sync(rotation.requests_per_sync),
+    )
+    over = over_target(creators, history, now.timestamp(), rotation.target_s)
+    return SyncCapacity(capacity, len(creators), over)
+
+
 @dg.asset(**asset_attributes(
     "report/system_intelligence",
     description="The System Intelligence report: live row counts of every table, what is "
     "tracked per fan (the data dictionary), how data flows in and when each path last ran, "
     "stage and temperature distributions, revenue by day, raw rows staging set aside per "
-    "creator. Shown here as Markdown and written as a standalone page with charts to "
+    "creator, and how many creators the periodic sync keeps within its staleness target. "
+    "Shown here as Markdown and written as a standalone page with charts to "
     "$OFHQ_HOME/report/index.html.",
 ))
 def system_intelligence(
-    context: dg.AssetExecutionContext, lake: LakeResource
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    rotation: RotationSettings,
+    ofapi: OfapiResource,
 ) -> dg.MaterializeResult:
     store = lake.lake()
-    data = collect(store.paths.analysts_marts, flow_runs(context.instance), datetime.now(UTC),
-                   store.root)
+    now = datetime.now(UTC)
+    data = collect(store.paths.analysts_marts, flow_runs(context.instance), now, store.root)
+    data.sync_capacity = sync_capacity(context.instance, rotation, ofapi, now)
     path = report_path(store.paths)
     page = render_html(data)
     atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
@@ -63,8 +88,16 @@ def system_intelligence(
             **({"published_at": dg.MetadataValue.timestamp(data.published_at)}
                if data.published_at else {}),
             "rejected_raw_rows": sum(r.rows for r in data.rejects),
+            **capacity_metadata(data.sync_capacity),
         }
     )
+
+
+def capacity_metadata(sync: SyncCapacity) -> dict:
+    """The capacity figures as numbers the UI can plot over time (None: not known yet)."""
+    kept = sync.capacity.kept_fresh
+    return {"creators_kept_fresh": kept if kept is not None else dg.MetadataValue.null(),
+            "creators_over_target": len(sync.over_target)}
 
 
 system_report_job = dg.define_asset_job(
@@ -92,7 +125,8 @@ def materialize_report(
     """Materialize the report in the Dagster instance (as the demo does after syncing); its page."""
     resource = lake or LakeResource()
     defs = dg.Definitions(assets=report_assets, jobs=[system_report_job],
-                          resources={"lake": resource})
+                          resources={"lake": resource, "rotation": RotationSettings.from_env(),
+                                     "ofapi": OfapiResource()})
     result = defs.resolve_job_def("system_report").execute_in_process(
         instance=instance or dg.DagsterInstance.get(), raise_on_error=False
     )

@@ -8,6 +8,7 @@ and the field. Each materialization shows the member count and a preview (Markdo
 `ofhq segments export NAME --format csv|json` exports the members for a mass message.
 """
 
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -38,6 +39,7 @@ def segment_asset(segment: Segment) -> dg.AssetsDefinition:
     def _asset(
         context: dg.AssetExecutionContext, lake: LakeResource, sync: SyncSettings
     ) -> dg.MaterializeResult:
+        started = time.perf_counter()
         store = lake.lake()
         as_of = sync.resolve_as_of(context)
         membership = build_members(store, segment, context.partition_key, as_of=as_of,
@@ -56,6 +58,7 @@ def segment_asset(segment: Segment) -> dg.AssetsDefinition:
             "export": f"ofhq segments export {segment.name} --format csv|json",
             "as_of": dg.MetadataValue.timestamp(as_of),
             "path": dg.MetadataValue.path(str(membership.path)),
+            "seconds": round(time.perf_counter() - started, 3),
         })
 
     _asset.__name__ = f"segments_{segment.name}"
@@ -66,6 +69,7 @@ def segment_members_asset(segments: list[Segment]) -> dg.AssetsDefinition:
     @dg.asset(**asset_attributes(
         SEGMENT_MEMBERS, inputs=tuple(segment_model(s.name).key for s in segments)))
     def segment_members(context: dg.AssetExecutionContext, lake: LakeResource):
+        started = time.perf_counter()
         store = lake.lake()
         path, rows = build_segment_members(store, segments, context.partition_key,
                                            context.run_id)
@@ -73,6 +77,7 @@ def segment_members_asset(segments: list[Segment]) -> dg.AssetsDefinition:
             "dagster/row_count": rows,
             "segments": dg.MetadataValue.json([s.name for s in segments]),
             "path": dg.MetadataValue.path(str(path)),
+            "seconds": round(time.perf_counter() - started, 3),
         })
 
     return segment_members

@@ -1,8 +1,12 @@
-"""Staging assets: one SQL model each (sql/staging/<table>.sql) over the creator's raw batches.
+"""Staging: one step merges the creator's new raw batches into every staged table
+(sql/staging/<table>.sql; `ofhq_pipeline/staging/merge.py` says how), then compacts raw.
 
-The pandera check is computed with the asset and is blocking: when a staged table breaks its
-schema, the run stops before any mart is built from it and the failure cases are in the check's
-metadata.
+When nothing new arrived and the marts were built on what staging holds, the step yields nothing
+and Dagster skips every step after it (unless the run is tagged `ofhq/rebuild_marts=true`, as the
+daily stage decay is: there the instant changed, not the data).
+
+The pandera check of each changed table is blocking: when a staged table breaks its schema, the
+run stops before any mart is built from it and the failure cases are in the check's metadata.
 
 A raw row with a value that does not cast (an amount of "abc" or NaN, a fan id of 1e30) must
 not stop the creator's staging on this run and every later one: `staging/cast_rejects` is built
@@ -18,9 +22,14 @@ import pandera.polars as pa
 import polars as pl
 
 from ofhq_pipeline import registry
-from ofhq_pipeline.defs.models import ModelOptions, Step, model_asset
+from ofhq_pipeline.defs.models import asset_key, spec, written_metadata
+from ofhq_pipeline.defs.partitions import creator_partitions
 from ofhq_pipeline.lake import REJECTS, Lake
+from ofhq_pipeline.resources.lake import LakeResource
+from ofhq_pipeline.resources.sync_settings import SyncSettings
 from ofhq_pipeline.staging import schemas
+from ofhq_pipeline.staging.compaction import compact, remove_leftovers
+from ofhq_pipeline.staging.merge import Staged, StagingMerge
 from ofhq_pipeline.staging.rejects import summarize
 
 REJECTS_KEY = dg.AssetKey(["staging", REJECTS])
@@ -48,10 +57,11 @@ def rejects_check(
     found = summarize(con, [store.staging_path(REJECTS, creator_id)], sample=True)
     if not found:
         return dg.AssetCheckResult(
-            check_name=REJECTS_CHECK, passed=True, severity=dg.AssetCheckSeverity.WARN,
+            asset_key=REJECTS_KEY, check_name=REJECTS_CHECK, passed=True, severity=dg.AssetCheckSeverity.WARN,
             metadata={"creator": creator_id, "rejected_values": 0, "rejected_rows": 0})
     (summary,) = found
     return dg.AssetCheckResult(
+        asset_key=REJECTS_KEY,
         check_name=REJECTS_CHECK,
         passed=False,
         severity=dg.AssetCheckSeverity.WARN,
@@ -79,26 +89,80 @@ SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
 }
 
 
-def staging_asset(table: str) -> dg.AssetsDefinition:
-    """A staged table with its blocking schema check; the rejects also carry their warning."""
+def check_specs(table: str) -> list[dg.AssetCheckSpec]:
+    """A staged table's blocking schema check; the rejects also carry their warning."""
     key = dg.AssetKey(["staging", table])
-    schema = SCHEMAS[table]
-    check_specs = [dg.AssetCheckSpec("matches_schema", asset=key, blocking=True,
-                                     description=f"pandera: {schema.__name__}")]
+    specs = [dg.AssetCheckSpec("matches_schema", asset=key, blocking=True,
+                               description=f"pandera: {SCHEMAS[table].__name__}")]
     if table == REJECTS:
-        check_specs.append(dg.AssetCheckSpec(
+        specs.append(dg.AssetCheckSpec(
             REJECTS_CHECK, asset=key, blocking=False,
             description="Warns while raw rows are set aside because a value does not cast; "
             "the creator's other rows still build."))
-
-    def checks(step: Step, con: duckdb.DuckDBPyConnection) -> Iterator[dg.AssetCheckResult]:
-        passed, check_meta = validate(schema, pl.read_parquet(step.path))
-        yield dg.AssetCheckResult(check_name="matches_schema", passed=passed, metadata=check_meta)
-        if table == REJECTS:
-            yield rejects_check(step.store, con, step.creator_id)
-
-    return model_asset(f"staging/{table}", ModelOptions(checks=checks, check_specs=check_specs,
-                                                        as_of=False))
+    return specs
 
 
-staging_assets = [staging_asset(model.table) for model in registry.models(layer="staging")]
+STAGING_KEYS = [model.key for model in registry.models(layer="staging")]
+
+
+@dg.multi_asset(
+    name="staging_tables",
+    specs=[spec(key, skippable=True) for key in STAGING_KEYS],
+    check_specs=[c for model in registry.models(layer="staging") for c in check_specs(model.table)],
+    partitions_def=creator_partitions,
+    can_subset=True,
+    description="Stages the creator's raw batches not staged yet: each table merges them into "
+    "what it holds (a run tagged `ofhq/full_history=true` rebuilds every table from raw), then "
+    "small batches are compacted into their month.",
+)
+def staging_tables(
+    context: dg.AssetExecutionContext, lake: LakeResource, sync: SyncSettings
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    store = lake.lake()
+    creator_id = context.partition_key
+    full = sync.full_history(context)
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
+    remove_leftovers(store, creator_id)  # so that no raw row is read twice
+    with store.session(creator_id) as con:
+        merge = StagingMerge(store, con, creator_id)
+        # Every table is merged (one follows another; each merge costs what is new); the
+        # selected ones are reported.
+        built = [merge.build(model.table, full=full) for model in registry.models(layer="staging")]
+        changed = any(staged.changed for staged in built)
+        behind = store.marts_behind(creator_id, staging_changed=changed)
+        if not (full or behind or sync.rebuild_marts(context)):
+            # Nothing new, and the marts were built on what staging holds: nothing downstream
+            # has work to do, so no staging output is yielded and Dagster skips it all.
+            context.log.info("nothing new for %s: staging unchanged, downstream skipped",
+                             creator_id)
+            compact(store, creator_id, sync.raw_retention)
+            return
+        for staged in built:
+            if f"staging/{staged.table}" in selected:
+                yield from staged_results(store, con, creator_id, staged)
+    compacted = compact(store, creator_id, sync.raw_retention)
+    if compacted:
+        context.log.info("compacted raw batches into months: %s", compacted)
+
+
+def staged_results(store: Lake, con: duckdb.DuckDBPyConnection, creator_id: str,
+                   staged: Staged) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    key = f"staging/{staged.table}"
+    path = store.staging_path(staged.table, creator_id)
+    yield dg.MaterializeResult(asset_key=asset_key(key), metadata={
+        **written_metadata(key, path, staged.rows, con=con),
+        "staging_mode": staged.mode, "new_batches": staged.new_batches,
+        "recomputed_entities": staged.work_set, "last_seen_only": staged.last_seen_only,
+        "seconds": staged.seconds,
+    })
+    if staged.changed:
+        passed, check_meta = validate(SCHEMAS[staged.table], pl.read_parquet(path))
+    else:  # the rows it validated last run are the rows it holds
+        passed, check_meta = True, {"rows": staged.rows, "validated": "unchanged since last run"}
+    yield dg.AssetCheckResult(asset_key=asset_key(key), check_name="matches_schema",
+                              passed=passed, metadata=check_meta)
+    if staged.table == REJECTS:
+        yield rejects_check(store, con, creator_id)
+
+
+staging_assets = [staging_tables]

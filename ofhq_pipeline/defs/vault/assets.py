@@ -6,23 +6,18 @@ and tags, and what to offer each fan next.
     fan_profile + fan_preferences + vault_tags + fan_asset_status ──► marts/fan_recommendations
 
 Every table is written into the run's mart folder, so `publish_marts` makes it current with the
-run's other marts.
+run's other marts. The SQL models are built by the marts' layer steps (defs/marts/assets.py):
+status and media with the money marts, the recommendations with fan_profile; the tagger, which
+may call a vision model, is a step of its own between them.
 """
+
+import time
 
 import dagster as dg
 import duckdb
 from pydantic import Field
 
-from ofhq_pipeline.defs.models import (
-    ModelOptions,
-    Step,
-    asset_attributes,
-    asset_key,
-    model_asset,
-    spec,
-    write_sql,
-    written_metadata,
-)
+from ofhq_pipeline.defs.models import ModelOptions, Step, asset_key, spec, write_sql
 from ofhq_pipeline.defs.partitions import creator_partitions
 from ofhq_pipeline.lake import quote
 from ofhq_pipeline.resources.lake import LakeResource
@@ -83,6 +78,7 @@ def vault_tagging(
     sync: SyncSettings,
     vault_tagger: VaultTaggerResource,
 ):
+    started = time.perf_counter()
     store = lake.lake()
     creator_id = context.partition_key
     as_of = sync.resolve_as_of(context)
@@ -110,6 +106,7 @@ def vault_tagging(
         "top_tags": dg.MetadataValue.json(dict(top)),
         **report.metadata(),
         "path": dg.MetadataValue.path(str(tags_path)),
+        "seconds": round(time.perf_counter() - started, 3),  # the step's, both tables
     })
     yield dg.MaterializeResult(asset_key=VAULT_TAGGINGS, metadata={
         "dagster/row_count": report.mart_rows.get("vault_taggings", 0),
@@ -128,41 +125,39 @@ class RecommendationsConfig(dg.Config):
     )
 
 
-@dg.asset(**asset_attributes(FAN_RECOMMENDATIONS))
-def fan_recommendations(
-    context: dg.AssetExecutionContext,
-    config: RecommendationsConfig,
-    lake: LakeResource,
-    sync: SyncSettings,
-) -> dg.MaterializeResult:
-    store = lake.lake()
-    as_of = sync.resolve_as_of(context)
-    matching = MatchingConfig(config.top_k, config.exclude_offered_days, config.new_item_days)
-    creator_id = context.partition_key
-    path = store.mart_path("fan_recommendations", creator_id, context.run_id)
-    with store.session(creator_id, as_of=as_of, run_id=context.run_id) as con:
-        matching.set_variables(con)
-        rows = store.write_model(con, FAN_RECOMMENDATIONS, path)
-        metadata = written_metadata(FAN_RECOMMENDATIONS, path, rows, as_of, con=con)
-        fans, mean_score, mean_price = query(
-            con, path, "SELECT count(DISTINCT fan_id), round(avg(score), 2), "
-            "CAST(round(avg(suggested_price_cents)) AS BIGINT) FROM {path} WHERE rank = 1")[0]
-        basis = dict(query(con, path, "SELECT price_basis, count(*) FROM {path} WHERE rank = 1 "
-                                      "GROUP BY 1 ORDER BY 1"))
-    return dg.MaterializeResult(metadata={
-        **metadata,
+def matching(step: Step) -> MatchingConfig:
+    config = step.config or RecommendationsConfig()  # its section of the step's run config
+    return MatchingConfig(config.top_k, config.exclude_offered_days, config.new_item_days)
+
+
+def prepare_recommendations(step: Step, con: duckdb.DuckDBPyConnection) -> None:
+    matching(step).set_variables(con)
+
+
+def write_recommendations(step: Step, con: duckdb.DuckDBPyConnection, key: str):
+    """What each fan should be offered, with the top offers' figures and the settings used."""
+    rows, _ = write_sql(step, con, key)
+    fans, mean_score, mean_price = query(
+        con, step.path, "SELECT count(DISTINCT fan_id), round(avg(score), 2), "
+        "CAST(round(avg(suggested_price_cents)) AS BIGINT) FROM {path} WHERE rank = 1")[0]
+    basis = dict(query(con, step.path, "SELECT price_basis, count(*) FROM {path} "
+                                       "WHERE rank = 1 GROUP BY 1 ORDER BY 1"))
+    settings = matching(step)
+    return rows, {
         "fans_with_recommendations": int(fans),
         "mean_top_score": mean_score,
         "mean_top_suggested_price_cents": mean_price,
         "price_basis": dg.MetadataValue.json(basis),
-        "top_k": config.top_k,
-        "exclude_offered_days": config.exclude_offered_days,
-    })
+        "top_k": settings.top_k,
+        "exclude_offered_days": settings.exclude_offered_days,
+    }
 
 
-vault_assets = [
-    model_asset("marts/fan_asset_status", ModelOptions(write=write_fan_asset_status)),
-    model_asset("marts/vault_media", ModelOptions(write=write_vault_media)),
-    vault_tagging,
-    fan_recommendations,
-]
+vault_models = {
+    "marts/fan_asset_status": ModelOptions(write=write_fan_asset_status),
+    "marts/vault_media": ModelOptions(write=write_vault_media),
+    FAN_RECOMMENDATIONS: ModelOptions(prepare=prepare_recommendations,
+                                      write=write_recommendations, config=RecommendationsConfig),
+}
+# The vault's SQL models are assets of the marts' layer steps; the tagger is its own step.
+vault_assets = [vault_tagging]

@@ -2,6 +2,8 @@
 file and the warehouse catalog, rolls up `marts.fan_agency`, and loads the Postgres marts when
 configured (ofhq_pipeline/warehouse/publish.py does the work)."""
 
+import time
+
 import dagster as dg
 
 from ofhq_pipeline.defs.deployment import DUCKDB_WRITER_POOL
@@ -25,12 +27,14 @@ from ofhq_pipeline.warehouse.publish import publish
 def publish_marts(
     context: dg.AssetExecutionContext, lake: LakeResource, marts_postgres: MartsPostgresResource
 ):
+    started = time.perf_counter()
     store = lake.lake()
     counts = publish(store, context.partition_key, context.run_id, marts_postgres)
     yield dg.MaterializeResult(
         asset_key=asset_key("marts/system_stats"),
         metadata={"dagster/row_count": len(counts), "tables": len(counts),
-                  "counts": dg.MetadataValue.json(counts)},
+                  "counts": dg.MetadataValue.json(counts),
+                  "seconds": round(time.perf_counter() - started, 3)},  # the step's
     )
     yield dg.MaterializeResult(
         asset_key=asset_key("marts/fan_agency"),

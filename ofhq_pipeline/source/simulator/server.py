@@ -362,16 +362,34 @@ class Simulator:
 
     def fans(self, request: Request) -> Response:
         c = self.creator(request)
+        visible = int(np.searchsorted(c.fan_first, self.now, "right"))
+        return self._fan_page(request, c, 0, visible)
+
+    def latest_fans(self, request: Request) -> Response:
+        """Fans whose first subscription lies within [start_date, end_date] (both required), in
+        the order and paging of fans/all: offset within the range, `_pagination.next_page`. (The
+        real API lists newest first; a closed range pages alike in either order.)"""
+        c = self.creator(request)
+        start, end = _required_time_param(request, "start_date"), _required_time_param(request, "end_date")
+        if end < start:
+            raise HttpError(400, "end_date must not be before start_date")
+        first = int(np.searchsorted(c.fan_first, _us(start), "left"))
+        stop = int(np.searchsorted(c.fan_first, min(self.now, _us(end)), "right"))
+        return self._fan_page(request, c, first, max(first, stop))
+
+    def _fan_page(self, request: Request, c: _Creator, first: int, stop: int) -> Response:
+        """One page of the fans in rows [first, stop) of `c.fans`; `offset` counts from `first`."""
         limit = _int_param(request, "limit", FANS_MAX_LIMIT, 1)
         if limit > FANS_MAX_LIMIT:
             raise HttpError(400, f"limit must be at most {FANS_MAX_LIMIT}")
         offset = _int_param(request, "offset", 0, 0)
-        visible = int(np.searchsorted(c.fan_first, self.now, "right"))
-        end = min(visible, offset + self.page_size(limit, offset))
-        rows = c.fans.slice(offset, max(0, end - offset)).to_dicts()
-        items = [self._fan(c, row, offset + i) for i, row in enumerate(rows)]
-        more = end < visible
-        next_page = str(request.url.include_query_params(offset=end, limit=limit)) if more else None
+        begin = min(stop, first + offset)
+        end = min(stop, begin + self.page_size(limit, offset))
+        rows = c.fans.slice(begin, end - begin).to_dicts()
+        items = [self._fan(c, row, begin + i) for i, row in enumerate(rows)]
+        more = end < stop
+        next_page = (str(request.url.include_query_params(offset=end - first, limit=limit))
+                     if more else None)
         return self.ok({"list": items, "hasMore": more}, _pagination={"next_page": next_page})
 
     def _fan(self, c: _Creator, row: dict, position: int) -> dict:
@@ -549,8 +567,15 @@ def _time_param(request: Request, name: str) -> datetime | None:
         return None
     try:
         return parse_instant(raw)
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # the last two: outside years 1-9999
         raise HttpError(400, f"{name} must be an ISO-8601 instant") from None
+
+
+def _required_time_param(request: Request, name: str) -> datetime:
+    moment = _time_param(request, name)
+    if moment is None:
+        raise HttpError(400, f"{name} is required (an ISO-8601 instant)")
+    return moment
 
 
 # ---------------------------------------------------------------------------------------------
@@ -590,6 +615,7 @@ def create_app(agency: Agency, *, clock: datetime | None = None, api_key: str | 
     routes = [
         Route("/api/accounts", api("accounts", sim.accounts)),
         Route("/api/{account_id}/fans/all", api("fans", sim.fans)),
+        Route("/api/{account_id}/fans/latest", api("latest_fans", sim.latest_fans)),
         Route("/api/{account_id}/transactions", api("transactions", sim.transactions)),
         Route("/api/{account_id}/chargebacks", api("chargebacks", sim.chargebacks)),
         Route("/api/{account_id}/chats", api("chats", sim.chats)),
