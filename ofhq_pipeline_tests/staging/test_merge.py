@@ -17,6 +17,7 @@ import pytest
 from ofhq_pipeline import registry
 from ofhq_pipeline.lake import Lake, is_month_file, quote
 from ofhq_pipeline.staging.compaction import CompactionSettings, compact
+from ofhq_pipeline.staging.merge import state_path
 from ofhq_pipeline_tests import builders
 from ofhq_pipeline_tests.builders import (
     CREATOR,
@@ -124,6 +125,16 @@ class Agency:
         land_webhooks(lake, events, at)
 
 
+def synced(lake: Lake, *, seed: int, syncs: int) -> Lake:
+    """`lake` after `syncs` syncs of a random agency, each staged as the staging step does."""
+    agency = Agency(seed)
+    for _ in range(syncs):
+        agency.step()
+        agency.sync(lake)
+        stage(lake)
+    return lake
+
+
 def copy_new_raw(source: Lake, target: Lake, seen: set[Path]) -> None:
     """The raw batches written to `source` since the last call, into `target` as they are."""
     for path in sorted(source.root.glob("raw/*/*/*.parquet")):
@@ -191,12 +202,7 @@ def test_nothing_new_changes_nothing_and_a_resighting_moves_only_last_seen(tmp_p
 
 
 def test_a_damaged_merge_record_or_a_compaction_cut_short_still_stages_right(tmp_path):
-    lake = make_lake(tmp_path)
-    agency = Agency(5)
-    for _ in range(6):
-        agency.step()
-        agency.sync(lake)
-        stage(lake)
+    lake = synced(make_lake(tmp_path), seed=5, syncs=6)
     compact(lake, CREATOR, CompactionSettings(batches=2, unchanged_copies_days=0))
     expected = {table: table_rows(lake, table) for table in TABLES}
     # A compaction cut short after writing the month: one folded batch is still there.
@@ -207,8 +213,7 @@ def test_a_damaged_merge_record_or_a_compaction_cut_short_still_stages_right(tmp
                 f"WHERE batch_id = '{batch_id}') TO "
                 f"{quote(lake.raw_dir('fans', CREATOR) / (batch_id + '.parquet'))} (FORMAT parquet)")
     # And a merge record overwritten with garbage.
-    record = tmp_path / "lake" / "staging" / "_merged" / "transactions" / f"{CREATOR}.json"
-    record.write_text("{not json")
+    state_path(lake, "transactions", CREATOR).write_text("{not json")
 
     assert stage(lake)["transactions"] == "rebuilt"
     compact(lake, CREATOR, CompactionSettings(batches=2, unchanged_copies_days=0))
@@ -220,12 +225,7 @@ def test_the_sync_cursors_read_compacted_raw(tmp_path):
     """The messages cursor and the chats read still see what compaction folded into months."""
     from ofhq_pipeline.defs.source.assets import known_message_ids, latest_chats
 
-    lake = make_lake(tmp_path)
-    agency = Agency(11)
-    for _ in range(8):
-        agency.step()
-        agency.sync(lake)
-        stage(lake)
+    lake = synced(make_lake(tmp_path), seed=11, syncs=8)
     cursors, chats = known_message_ids(lake, CREATOR), latest_chats(lake, CREATOR)
     assert cursors and chats
     compact(lake, CREATOR, CompactionSettings(batches=2, unchanged_copies_days=0))
