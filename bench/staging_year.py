@@ -13,6 +13,7 @@ Sizes: BENCH_YEAR_FANS (10,000), BENCH_YEAR_DAYS (365), BENCH_YEAR_PURCHASES_PER
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -170,9 +171,9 @@ def one_sync(lake: Lake, day: int) -> None:
             f"SELECT payload FROM read_parquet({quote(files[-1])})").fetchall()]
     con.close()
     chats = newest["chats"][:CHATS]
-    lake.write_raw_batch("chats", CREATOR, [_json(c) for c in chats], fetched_at=at,
+    lake.write_raw_batch("chats", CREATOR, [json.loads(c) for c in chats], fetched_at=at,
                          sync_mode="snapshot")
-    day_purchases = [_json(t) for t in newest["transactions"][-PURCHASES:]]
+    day_purchases = [json.loads(t) for t in newest["transactions"][-PURCHASES:]]
     lake.write_raw_batch("transactions", CREATOR, day_purchases, fetched_at=at,
                          sync_mode="incremental")
     lake.write_raw_batch("chargebacks", CREATOR, [], fetched_at=at, sync_mode="incremental")
@@ -180,14 +181,8 @@ def one_sync(lake: Lake, day: int) -> None:
                  "createdAt": iso, "fromUser": {"id": 1 + i}, "media": []} for i in range(40)]
     lake.write_raw_batch("messages", CREATOR, messages, fetched_at=at, sync_mode="incremental",
                          extra={"chat_fan_id": [1 + i for i in range(40)]})
-    lake.write_raw_batch("vault_media", CREATOR, [_json(v) for v in newest["vault_media"]],
+    lake.write_raw_batch("vault_media", CREATOR, [json.loads(v) for v in newest["vault_media"]],
                          fetched_at=at, sync_mode="snapshot")
-
-
-def _json(text: str) -> dict:
-    import json
-
-    return json.loads(text)
 
 
 def size_mb(folder: Path) -> float:

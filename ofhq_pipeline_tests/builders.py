@@ -15,6 +15,7 @@ from ofhq_pipeline import registry
 from ofhq_pipeline.lake import Lake
 from ofhq_pipeline.lifecycle.models import LOG_KEY, record_events
 from ofhq_pipeline.settings import Paths
+from ofhq_pipeline.staging.compaction import remove_leftovers
 from ofhq_pipeline.staging.merge import Staged, StagingMerge
 
 CREATOR = "acct_test"
@@ -138,6 +139,7 @@ def build(lake: Lake, as_of: datetime, *, creator_id: str = CREATOR, run_id: str
 def stage(lake: Lake, creator_id: str = CREATOR, *, full: bool = False) -> dict[str, Staged]:
     """Every staging table of the creator, the rejects first, as the staging step builds them:
     merging the batches written since the last call (`full`: rebuilt from all of raw)."""
+    remove_leftovers(lake, creator_id)
     with lake.session(creator_id) as con:
         merge = StagingMerge(lake, con, creator_id)
         return {m.table: merge.build(m.table, full=full) for m in registry.models(layer="staging")}

@@ -5,8 +5,8 @@ Raw stays the audit trail: a month file holds every row of its batches as receiv
 batch id and item number, plus the entity keys the staging merge looks rows up by (sorted by
 them). Only batches that every staged table already holds are folded, and never a table's newest
 batch (the chats read starts from it). A month file is written whole and renamed into place
-before its batches are removed; a batch left behind by a compaction cut short is removed by the
-next one, and until then the staging merge reads each row once.
+before its batches are removed; a batch left behind by a compaction cut short is removed when the
+next staging starts (`remove_leftovers`), so the merge reads each row once.
 
 Whole-feed reads (fans, chats, vault) list every entity on every sync, changed or not. Once older
 than the retention, a row whose entity was listed identically just before and just after it is
@@ -55,7 +55,6 @@ def month_of(batch: Path) -> str:
 def compact(store: Lake, creator_id: str, settings: CompactionSettings) -> dict[str, int]:
     """Fold each raw table's staged batches into their months; returns batches folded per
     table."""
-    remove_leftovers(store, creator_id)
     held = staged_batches(store, creator_id)
     folded: dict[str, int] = {}
     for table in RAW_TABLES:

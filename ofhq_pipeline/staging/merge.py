@@ -126,7 +126,7 @@ class MergeState:
     """Per raw table, the batch files (names) a staged table holds."""
 
     batches: dict[str, set[str]] = field(default_factory=dict)
-    # When the newest sighting it holds arrived (its raw row's fetched_at).
+    # When the newest sighting it holds arrived (its raw row's fetched_at); None: it holds none.
     newest: datetime | None = None
 
     @classmethod
@@ -219,20 +219,29 @@ class StagingMerge:
             state = None  # what it is computed from was rebuilt: so is it
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE work_set_{table} (key "
                          f"{KEY_TYPES[merge.kind] if merge else 'VARCHAR'})")
+        reads = {t: files for t, files in self.batches.items() if merge is None or t in merge.reads}
         if state is None or not path.exists():
-            staged = self.rebuild(table, path)
+            new = {t: self.files[t] for t in reads}  # everything it reads
         else:
             new = {t: [f for f in files if f.name not in state.batches.get(t, set())]
-                   for t, files in self.batches.items() if merge is None or t in merge.reads}
-            if not any(new.values()) and not self.followed_changed(merge):
-                staged = Staged(table, self.rows(path), "unchanged", changed=False)
-            elif merge is None:
-                staged = self.append_rejects(path, new)
-            else:
-                staged = self.merge(table, merge, path, new, state)
+                   for t, files in reads.items()}
+        # When the new sightings arrived, for a table that counts them by arrival.
+        first, last = (self.arrival_range(new) if merge and merge.counted_in_order
+                       else (None, None))
+        if state is None or not path.exists():
+            staged = self.rebuild(table, path)
+        elif not any(new.values()) and not self.followed_changed(merge):
+            staged = Staged(table, self.rows(path), "unchanged", changed=False)
+        elif merge is None:
+            staged = self.append_rejects(path, new)
+        else:
+            # No newest recorded: the table holds no sighting yet.
+            arrived_after = first is not None and (state.newest is None or first > state.newest)
+            staged = self.merge(table, merge, path, new, arrived_after)
+        newest = max((t for t in (last, state.newest if state else None) if t is not None),
+                     default=None)
         MergeState({t: {f.name for f in files} for t, files in self.batches.items()},
-                   self.newest_arrival(merge, state)).write(
-            state_path(self.store, table, self.creator_id))
+                   newest).write(state_path(self.store, table, self.creator_id))
         self.con.execute(f"CREATE OR REPLACE VIEW staging.{table} AS "
                          f"SELECT * FROM read_parquet({quote(path)})")
         staged.seconds = round(time.perf_counter() - started, 3)
@@ -279,13 +288,14 @@ class StagingMerge:
                       changed=added > 0)
 
     def merge(self, table: str, merge: Merge, path: Path, new: dict[str, list[Path]],
-              state: MergeState) -> Staged:
+              arrived_after: bool) -> Staged:
+        """`arrived_after`: every new sighting arrived after every one the table holds."""
         con, work = self.con, f"work_set_{table}"
         staged = f"read_parquet({quote(path)})"
         new_batches = sum(len(files) for files in new.values())
         con.execute(f"CREATE OR REPLACE TEMP TABLE last_seen (key {KEY_TYPES[merge.kind]}, "
                     "seen TIMESTAMPTZ)")
-        if merge.counted_in_order and self.arrived_after(merge, new, state):
+        if merge.counted_in_order and arrived_after:
             self.fresh_in_order(table, merge, new, staged)
         elif merge.counted_in_order:
             self.named_by(table, merge, new)  # arrived among what is held: recompute them all
@@ -339,23 +349,6 @@ class StagingMerge:
         return self.con.execute(
             "SELECT min(fetched_at), max(fetched_at) FROM ("
             + " UNION ALL ".join(selects) + ")").fetchone()
-
-    def newest_arrival(self, merge: Merge | None, state: MergeState | None) -> datetime | None:
-        """When the newest sighting the table now holds arrived (kept for `counted_in_order`)."""
-        if merge is None or merge.counted_in_order is None:
-            return None
-        held = {t: f for t, f in self.files.items() if t in merge.reads}
-        if state is not None and state.newest is not None:
-            held = {t: [f for f in files if f.name not in state.batches.get(t, set())
-                        and not is_month_file(f)] for t, files in held.items()}
-        newest = self.arrival_range(held)[1]
-        known = [t for t in (newest, state.newest if state else None) if t is not None]
-        return max(known) if known else None
-
-    def arrived_after(self, merge: Merge, new: dict[str, list[Path]], state: MergeState) -> bool:
-        """Whether every new sighting arrived after every one the table holds."""
-        first = self.arrival_range(new)[0]
-        return first is not None and state.newest is not None and first > state.newest
 
     def fresh_in_order(self, table: str, merge: Merge, new: dict[str, list[Path]],
                        staged: str) -> None:

@@ -130,16 +130,15 @@ def staging_tables(
         built = [merge.build(model.table, full=full) for model in registry.models(layer="staging")]
         changed = any(staged.changed for staged in built)
         behind = store.marts_behind(creator_id, staging_changed=changed)
-        if not (full or behind or sync.rebuild_marts(context)):
+        if full or behind or sync.rebuild_marts(context):
+            for staged in built:
+                if f"staging/{staged.table}" in selected:
+                    yield from staged_results(store, con, creator_id, staged)
+        else:
             # Nothing new, and the marts were built on what staging holds: nothing downstream
             # has work to do, so no staging output is yielded and Dagster skips it all.
             context.log.info("nothing new for %s: staging unchanged, downstream skipped",
                              creator_id)
-            compact(store, creator_id, sync.raw_retention)
-            return
-        for staged in built:
-            if f"staging/{staged.table}" in selected:
-                yield from staged_results(store, con, creator_id, staged)
     compacted = compact(store, creator_id, sync.raw_retention)
     if compacted:
         context.log.info("compacted raw batches into months: %s", compacted)
