@@ -5,8 +5,10 @@ The simulator serves a 200-creator agency with 150 ms added to every API request
 200 for real would take most of an hour, so a sample is synced for real through Dagster (first a
 full sync of each, then an incremental re-sync, the steady state), and the rotation is then
 played tick by tick: the real `periodic_sync_schedule` decides each minute against a real
-Dagster instance, and each run it launches is recorded as lasting the measured median sync.
-Measured figures and derived ones are printed apart.
+Dagster instance, and each run it launches is recorded as lasting the measured median sync (a
+sync's wall time covers its `creator_sync` run and the `creator_marts` run that follows it when
+staging yielded anything, as `ofhq sync` runs them; the played rotation records the two as one
+run). Measured figures and derived ones are printed apart.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def with_latency(app, seconds: float):
 
 @dataclasses.dataclass
 class SyncFigures:
-    """One real sync: wall time, time inside HTTP fetches, requests."""
+    """One real sync (both its runs): wall time, time inside HTTP fetches, requests."""
 
     wall_s: float
     fetch_s: float
@@ -149,7 +151,7 @@ def print_measured(full: list[SyncFigures], again: list[SyncFigures]) -> None:
         m = medians(figures)
         total_requests = sum(f.requests for f in figures)
         total_minutes = sum(f.wall_s for f in figures) / 60
-        print(f"measured, {len(figures)} {label}, one at a time: median {m.wall_s:.1f} s a run, "
+        print(f"measured, {len(figures)} {label}, one at a time: median {m.wall_s:.1f} s a sync, "
               f"of which {m.fetch_s:.1f} s inside HTTP fetches ({m.requests} requests × "
               f"{LATENCY_S * 1000:.0f} ms and more) → orchestration {m.orchestration_s:.1f} s a "
               f"creator; {total_requests / total_minutes:,.0f} requests/min for one run at a time")

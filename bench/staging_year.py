@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,7 @@ DAYS = int(os.environ.get("BENCH_YEAR_DAYS", "365"))
 PURCHASES = int(os.environ.get("BENCH_YEAR_PURCHASES_PER_DAY", "300"))
 CHATS = FANS // 5
 SYNCS_PER_DAY = 32
+SYNCS_MEASURED = 9  # incremental syncs timed at the start and at the end of the year
 START = datetime(2026, 1, 1, tzinfo=UTC)
 STAGING = [m.table for m in models(layer="staging")]
 
@@ -207,7 +209,7 @@ def measure(days: int) -> dict:
         con.close()
         rebuild_compacted = stage_all(lake, full=True)
         timings, tables = [], {}
-        for n in range(3):  # the median of three syncs, each on a new day's data
+        for n in range(SYNCS_MEASURED):  # each on a new day's data
             one_sync(lake, days + n)
             timings.append(stage_all(lake, full=False, tables=tables))
         return {"days": days, "rows_written": written, "rows_kept": kept,
@@ -215,8 +217,8 @@ def measure(days: int) -> dict:
                 "rebuild_compacted_s": rebuild_compacted, "compact_s": compacting,
                 "raw_mb_before": raw_before, "raw_mb_after": size_mb(lake.root / "raw"),
                 "raw_files": len(list((lake.root / "raw").rglob("*.parquet"))),
-                "sync_s": sorted(timings)[1],
-                "tables": {t: sorted(s)[1] for t, s in tables.items()}}
+                "sync_s": statistics.median(timings), "sync_mean_s": statistics.mean(timings),
+                "tables": {t: statistics.median(s) for t, s in tables.items()}}
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -230,9 +232,12 @@ def main() -> None:
               f"{m['rows_kept']:,}; raw on disk {m['raw_mb_before']:.1f} MB → "
               f"{m['raw_mb_after']:.1f} MB in {m['raw_files']} files (compaction {m['compact_s']:.1f} s); "
               f"rebuild from raw {m['rebuild_s']:.1f} s ({m['rebuild_compacted_s']:.1f} s compacted)")
-        print(f"  one incremental sync's staging (median of 3): {m['sync_s']:.2f} s ("
-              + ", ".join(f"{t} {s:.2f}" for t, s in m["tables"].items()) + ")")
-    print(f"ratio end / start of the year: {end['sync_s'] / start['sync_s']:.2f} (target ≤ 1.2)")
+        print(f"  one incremental sync's staging, median of {SYNCS_MEASURED}: {m['sync_s']:.2f} s ("
+              + ", ".join(f"{t} {s:.2f}" for t, s in m["tables"].items())
+              + f"); mean {m['sync_mean_s']:.2f} s (with the changes folded into a table now "
+              "and then)")
+    print(f"ratio end / start of the year: {end['sync_s'] / start['sync_s']:.2f} median, "
+          f"{end['sync_mean_s'] / start['sync_mean_s']:.2f} mean (target ≤ 1.2)")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
-"""Steps per sync: what one creator's `creator_sync` run costs in Dagster steps and orchestration,
-on the demo agency synced twice from the simulator: full, then incremental with nothing new.
+"""Steps per sync: what one creator's sync costs in Dagster steps and orchestration, on the demo
+agency synced twice from the simulator: full, then incremental with nothing new.
 
-Per creator: the steps the run executed (its STEP_SUCCESS events) and those Dagster skipped
-(everything downstream of a staging that yields nothing), the run's wall time, the time
-inside HTTP (the raw assets' `fetch_seconds`), the time inside the work itself (the `seconds` each
-materialization reports: SQL models, and Python steps once per step), and what is left, the
-orchestration: wall − HTTP − work.
+A sync is its `creator_sync` run (raw → staging) and, when staging yielded anything, its
+`creator_marts` run (everything past staging), as `ofhq sync` runs them; every figure covers
+both. Per creator: the runs, the steps they executed (STEP_SUCCESS events) and those Dagster
+skipped, the wall time of both, the time inside HTTP (the raw assets' `fetch_seconds`), the time
+inside the work itself (the `seconds` each materialization reports: SQL models, and Python steps
+once per step), and what is left, the orchestration: wall − HTTP − work.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ofhq_pipeline.sync import CreatorRun
 @dataclass(frozen=True)
 class RunFigures:
     creator_id: str
+    runs: int  # 1: creator_sync alone (nothing staged); 2: and its creator_marts run
     steps: int
     skipped: int
     wall_s: float
@@ -52,10 +54,12 @@ def seconds_of(run: CreatorRun, metadata_key: str, *, sql: bool | None = None) -
 
 def figures(instance: dg.DagsterInstance, run: CreatorRun, wall_s: float) -> RunFigures:
     def count(event_type: dg.DagsterEventType) -> int:
-        return len(instance.get_records_for_run(run.run_id, of_type=event_type).records)
+        return sum(len(instance.get_records_for_run(run_id, of_type=event_type).records)
+                   for run_id in run.run_ids)
 
     return RunFigures(
         creator_id=run.creator_id,
+        runs=len(run.run_ids),
         steps=count(dg.DagsterEventType.STEP_SUCCESS),
         skipped=count(dg.DagsterEventType.STEP_SKIPPED),
         wall_s=wall_s,
@@ -66,8 +70,8 @@ def figures(instance: dg.DagsterInstance, run: CreatorRun, wall_s: float) -> Run
 
 
 def timed_sync(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[RunFigures]:
-    """Every creator synced once (after discovery), each run's wall time measured from the end
-    of the previous one, as `ofhq sync` runs them."""
+    """Every creator synced once (after discovery), each sync's wall time (both its runs)
+    measured from the end of the previous one, as `ofhq sync` runs them."""
     from ofhq_pipeline.sync import sync
 
     marks: list[float] = []
@@ -81,14 +85,15 @@ def timed_sync(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[RunFi
 
 def print_sync(title: str, runs: list[RunFigures]) -> None:
     print(f"{title}:")
-    print(f"  {'creator':<22} {'steps':>5} {'skipped':>7} {'wall s':>7} {'HTTP s':>7} {'SQL s':>7} "
-          f"{'Python s':>8} {'orchestration s':>15}")
+    print(f"  {'creator':<22} {'runs':>4} {'steps':>5} {'skipped':>7} {'wall s':>7} {'HTTP s':>7} "
+          f"{'SQL s':>7} {'Python s':>8} {'orchestration s':>15}")
     for r in runs:
-        print(f"  {r.creator_id:<22} {r.steps:>5} {r.skipped:>7} {r.wall_s:>7.2f} {r.http_s:>7.2f} "
-              f"{r.sql_s:>7.2f} {r.python_s:>8.2f} {r.orchestration_s:>15.2f}")
+        print(f"  {r.creator_id:<22} {r.runs:>4} {r.steps:>5} {r.skipped:>7} {r.wall_s:>7.2f} "
+              f"{r.http_s:>7.2f} {r.sql_s:>7.2f} {r.python_s:>8.2f} {r.orchestration_s:>15.2f}")
     print(f"  median orchestration per creator: "
-          f"{statistics.median(r.orchestration_s for r in runs):.2f} s; steps per run: "
-          f"{statistics.median(r.steps for r in runs):.0f}")
+          f"{statistics.median(r.orchestration_s for r in runs):.2f} s; steps per sync: "
+          f"{statistics.median(r.steps for r in runs):.0f}; runs per sync: "
+          f"{statistics.median(r.runs for r in runs):.0f}")
 
 
 def main() -> None:
@@ -108,7 +113,8 @@ def main() -> None:
         full = timed_sync(defs, instance)
         again = timed_sync(defs, instance)
     print(f"== steps per sync (demo agency, scale {scale}: {agency.accounts.height} creators; "
-          "orchestration = wall − HTTP − SQL models − Python steps)")
+          "each sync counts its creator_sync run and, when staging yielded anything, its "
+          "creator_marts run; orchestration = wall − HTTP − SQL models − Python steps)")
     print_sync("full sync", full)
     print_sync("incremental sync, nothing new", again)
 

@@ -57,7 +57,8 @@ def run_sync(creators: list[str] | None, full: bool, as_of: str | None = None) -
             progress.advance(task)
             rows = run.metadata.get("marts/fan_profile", {}).get("dagster/row_count", "-")
             status = "[green]ok[/]" if run.success else f"[red]FAILED[/] {run.error}"
-            progress.console.print(f"  {run.creator_id}: {status}  fans={rows}  run={run.run_id[:8]}")
+            ids = "+".join(run_id[:8] for run_id in run.run_ids)  # the sync's, and its marts'
+            progress.console.print(f"  {run.creator_id}: {status}  fans={rows}  runs={ids}")
             progress.update(task, description="syncing")
 
         runs = sync(defs, instance, creators=creators, full=full, as_of=as_of,

@@ -21,8 +21,13 @@ from ofhq_pipeline.defs.report.assets import (
 from ofhq_pipeline.defs.segments.assets import segment_assets
 from ofhq_pipeline.defs.source.accounts import creator_accounts
 from ofhq_pipeline.defs.source.assets import raw_assets
-from ofhq_pipeline.defs.source.jobs import creator_sync_job, discover_creators_job
+from ofhq_pipeline.defs.source.jobs import (
+    creator_marts_job,
+    creator_sync_job,
+    discover_creators_job,
+)
 from ofhq_pipeline.defs.source.schedules import creator_discovery_schedule, periodic_sync_schedule
+from ofhq_pipeline.defs.source.sensors import creator_marts_sensor
 from ofhq_pipeline.defs.staging.assets import staging_assets
 from ofhq_pipeline.defs.vault.assets import vault_assets
 from ofhq_pipeline.defs.warehouse.assets import publish_marts
@@ -85,6 +90,7 @@ def build_definitions() -> dg.Definitions:
         jobs=[
             discover_creators_job,
             creator_sync_job,
+            creator_marts_job,
             realtime_update_job,
             stage_decay_job,
             system_report_job,
@@ -95,7 +101,11 @@ def build_definitions() -> dg.Definitions:
             stage_decay_schedule,
             system_report_schedule,
         ],
-        sensors=[webhook_sensor, build_reclassify_sensor(realtime_update_job)],
+        sensors=[
+            webhook_sensor,
+            build_reclassify_sensor(realtime_update_job),
+            creator_marts_sensor,
+        ],
         resources=resources(),
     )
 

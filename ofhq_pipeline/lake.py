@@ -43,6 +43,20 @@ from ofhq_pipeline.source.contract import display_username, require_creator_id
 # The staging model of raw values that do not cast; every other staging model reads it.
 REJECTS = "cast_rejects"
 
+# The column naming the entity each row of a merged staging table describes. Such a table is a
+# base file plus its changes (`lake/staging/_changes/`): the rows of every entity the changes
+# name (`_replaced`) take the place of the base's, and `_removed` marks an entity that no longer
+# has a row. A merge rewrites only the changes; the base is rewritten when they grow large, and
+# the changes are then emptied (never removed: the warehouse's views read them by pattern).
+STAGED_KEYS = {
+    "fans": "fan_id",
+    "subscription_periods": "fan_id",
+    "transactions": "transaction_id",
+    "messages": "message_id",
+    "chats": "fan_id",
+    "vault_media": "media_id",
+}
+
 RAW_COLUMNS = {
     "creator_id": pl.String,
     "batch_id": pl.String,
@@ -222,6 +236,32 @@ class Lake:
     def staging_path(self, table: str, creator_id: str, layer: str = "staging") -> Path:
         return self.root / layer / table / f"{require_creator_id(creator_id)}.parquet"
 
+    def staging_changes_path(self, table: str, creator_id: str) -> Path:
+        """`lake/staging/_changes/<table>/<creator>.parquet`: the staged table's changes since its
+        base was last written (see `STAGED_KEYS`)."""
+        return self.staging_path(table, creator_id, layer="staging/_changes")
+
+    def staged_select(self, table: str, creator_id: str | None = None) -> str | None:
+        """A staging table as a SELECT, its base with its changes applied: one creator's, or
+        every creator's (None). None when it was never built."""
+        if creator_id is None:  # the files of every creator (the warehouse's views)
+            folders = [self.root / "staging" / table, self.root / "staging" / "_changes" / table]
+            if not any(folders[0].glob("*.parquet")):
+                return None
+            base, changes = (f"read_parquet({quote(f / '*.parquet')}, union_by_name = true)"
+                             if any(f.glob("*.parquet")) else None for f in folders)
+        else:
+            paths = self.staging_path(table, creator_id), self.staging_changes_path(table, creator_id)
+            if not paths[0].exists():
+                return None
+            base, changes = (f"read_parquet({quote(p)})" if p.exists() else None for p in paths)
+        if table not in STAGED_KEYS or changes is None:
+            return f"SELECT * FROM {base}"
+        return (f"SELECT b.* FROM {base} AS b ANTI JOIN {changes} AS c "
+                f"ON c.creator_id = b.creator_id AND c._replaced = b.{STAGED_KEYS[table]}\n"
+                f"UNION ALL BY NAME SELECT * EXCLUDE (_replaced, _removed) "
+                f"FROM {changes} WHERE NOT _removed")
+
     def creator_marts_dir(self, creator_id: str) -> Path:
         return self.root / "marts" / require_creator_id(creator_id)
 
@@ -270,8 +310,7 @@ class Lake:
         # chats yet) is its model over raw, so every model downstream still binds. The rejects
         # come first: every other staging model leaves out the rows they hold.
         for model in registry.models(layer="staging"):
-            path = self.staging_path(model.table, creator_id)
-            source = f"SELECT * FROM read_parquet({quote(path)})" if path.exists() else None
+            source = self.staged_select(model.table, creator_id)
             con.execute(
                 f"CREATE OR REPLACE VIEW staging.{model.table} AS {source or sql_text(model.key)}"
             )

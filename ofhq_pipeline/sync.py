@@ -1,7 +1,9 @@
-"""Running the batch path from the command line: discovery, then one run per creator.
+"""Running the batch path from the command line: discovery, then each creator's sync.
 
-Runs go into the Dagster instance at DAGSTER_HOME, so they show in the UI like scheduled ones.
-A failing creator is reported and the others go on.
+A creator's sync is a `creator_sync` run (raw → staging), then, when it staged anything, a
+`creator_marts` run (everything past staging) with the same tags, as `creator_marts_sensor` does
+under the daemon. Runs go into the Dagster instance at DAGSTER_HOME, so they show in the UI like
+scheduled ones. A failing creator is reported and the others go on.
 """
 
 from __future__ import annotations
@@ -15,17 +17,27 @@ from pathlib import Path
 import dagster as dg
 
 from ofhq_pipeline.defs.partitions import creator_partitions
+from ofhq_pipeline.defs.source.jobs import creator_marts_job, creator_sync_job
+from ofhq_pipeline.defs.source.sensors import full_history, marts_run_tags, staged_anything
 from ofhq_pipeline.resources.sync_settings import AS_OF_TAG, FULL_HISTORY_TAG
 from ofhq_pipeline.settings import PROJECT_ROOT, Paths
 
 
 @dataclass
 class CreatorRun:
+    """One creator's sync: its `creator_sync` run and, when that staged anything, its
+    `creator_marts` run. `success`, `error` (the first) and `metadata` cover both."""
+
     creator_id: str
-    run_id: str
+    run_id: str  # the creator_sync run
     success: bool
     error: str | None = None
     metadata: dict[str, dict] = field(default_factory=dict)
+    marts_run_id: str | None = None  # the creator_marts run; None: nothing new to build
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [self.run_id] + ([self.marts_run_id] if self.marts_run_id else [])
 
 
 def ensure_dagster_home() -> Path:
@@ -88,19 +100,31 @@ def sync_creator(
     tags = {FULL_HISTORY_TAG: str(full).lower()}
     if as_of:
         tags[AS_OF_TAG] = as_of
-    result = defs.resolve_job_def("creator_sync").execute_in_process(
-        instance=instance,
-        partition_key=creator_id,
-        tags=tags,
-        run_config=quiet_logging(),
-        raise_on_error=False,
-    )
+
+    def run(job_name: str, run_tags: dict[str, str]) -> dg.ExecuteInProcessResult:
+        return defs.resolve_job_def(job_name).execute_in_process(
+            instance=instance,
+            partition_key=creator_id,
+            tags=run_tags,
+            run_config=quiet_logging(),
+            raise_on_error=False,
+        )
+
+    synced = run(creator_sync_job.name, tags)
+    runs = [synced]
+    metadata = materialization_metadata(synced)
+    # Staging yielded nothing (nothing new, marts current): no second run, as under the daemon.
+    staged = staged_anything(event.asset_key for event in synced.get_asset_materialization_events())
+    if synced.success and (staged or full_history(tags)):
+        runs.append(run(creator_marts_job.name, marts_run_tags(synced.run_id, tags)))
+        metadata.update(materialization_metadata(runs[-1]))
     return CreatorRun(
         creator_id=creator_id,
-        run_id=result.run_id,
-        success=result.success,
-        error=step_failure(result),
-        metadata=materialization_metadata(result),
+        run_id=synced.run_id,
+        success=all(r.success for r in runs),
+        error=next((e for r in runs if (e := step_failure(r)) is not None), None),
+        metadata=metadata,
+        marts_run_id=runs[1].run_id if len(runs) > 1 else None,
     )
 
 

@@ -161,9 +161,19 @@ def build_model(lake: Lake, key: str, *, as_of: datetime | None = None,
 
 def parquet_dicts(path, *, where: str = "true", order: str = "1") -> list[dict]:
     """The rows of a Parquet file as dicts, filtered and ordered by SQL expressions."""
+    return select_dicts(f"SELECT * FROM read_parquet('{path}')", where=where, order=order)
+
+
+def staged_dicts(lake: Lake, table: str, creator_id: str = CREATOR, *, where: str = "true",
+                 order: str = "1") -> list[dict]:
+    """The rows of a staging table (its base with its merged changes) as dicts."""
+    return select_dicts(lake.staged_select(table, creator_id), where=where, order=order)
+
+
+def select_dicts(select: str, *, where: str, order: str) -> list[dict]:
     con = duckdb.connect()
     try:
-        rel = con.sql(f"SELECT * FROM read_parquet('{path}') WHERE {where} ORDER BY {order}")
+        rel = con.sql(f"SELECT * FROM ({select}) WHERE {where} ORDER BY {order}")
         return [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
     finally:
         con.close()

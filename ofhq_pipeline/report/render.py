@@ -32,15 +32,18 @@ REVENUE_DAYS = 90
 # How data gets in, and the job that carries each path (None: it runs inside other paths' runs).
 FLOWS = [
     ("Batch sync", "creator_sync",
-     "OnlyFans API → raw → staging → marts → analysts' file, one creator per run",
+     "OnlyFans API and landed webhooks → raw → staging, one creator per run",
      "periodic_sync_schedule: each minute, every creator about to pass the staleness "
      "target; `ofhq sync`"),
+    ("Batch marts", "creator_marts",
+     "staging → fan intelligence → marts → analysts' file → alerts, one creator per run",
+     "creator_marts_sensor: a creator_sync run that staged anything new; `ofhq sync`"),
     ("Real time", "realtime_update",
      "signed webhooks → landing store → raw → staging → marts → analysts' file → alerts",
      "webhook_sensor: new landed events"),
     ("Classifier", None,
      "chat windows → LLM (rules-v1 without a key) → fan_personality → intents, next best action",
-     "inside every batch sync and real-time run; `ofhq classify`"),
+     "inside every batch marts and real-time run; `ofhq classify`"),
     ("Stage decay", "stage_decay",
      "lake → staging → marts: stages and lifecycle events as of the tick, no API call",
      "stage_decay_schedule: daily 04:00 UTC, every creator"),

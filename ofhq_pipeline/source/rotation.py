@@ -23,9 +23,9 @@ class SyncHistory:
     """The recent past of the creator syncs, as the run storage holds it."""
 
     last_synced: dict[str, float] = field(default_factory=dict)  # creator → epoch s of its start
-    in_flight: frozenset[str] = frozenset()  # creators with a sync queued or running
-    in_flight_runs: int = 0  # sync runs queued or running (a creator may have two)
-    durations_s: tuple[float, ...] = ()  # of recent successful syncs, newest first
+    in_flight: frozenset[str] = frozenset()  # creators with a sync or marts run queued or running
+    in_flight_runs: int = 0  # sync and marts runs queued or running (a creator may have two)
+    durations_s: tuple[float, ...] = ()  # of recent successful syncs (marts run included)
     newest_runs: tuple[str, ...] = ()  # run ids of the newest successful syncs
     requests: tuple[int, ...] = ()  # API requests of those, where they recorded them
 

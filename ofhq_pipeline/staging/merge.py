@@ -12,6 +12,10 @@ exactly, without re-reading history:
 3. The model runs again over every sighting of the work set's entities, from all of raw (whose
    compacted months carry the entity keys, sorted, so this reads a little of each file), and
    those rows replace the staged ones.
+4. What changed is written beside the table's base file as its changes (`Lake.staged_select`
+   reads the two as one table), so a merge writes what changed, not the table. When the changes
+   reach an eighth of the base they are folded into it: a rewrite now and then, whose cost spread
+   over the merges between two folds stays a small share of what they changed.
 
 So a merge and a rebuild from raw (`ofhq sync --full`) give the same table; a test proves it over
 many interleaved syncs, webhooks and chargebacks. The rejects are row by row: a merge appends
@@ -37,9 +41,11 @@ from ofhq_pipeline import registry
 from ofhq_pipeline.lake import (
     RAW_TABLES,
     REJECTS,
+    STAGED_KEYS,
     Lake,
     atomic_write,
     is_month_file,
+    parquet_rows,
     quote,
     raw_columns,
     raw_select,
@@ -68,6 +74,8 @@ RAW_KEYS: dict[str, dict[str, str]] = {
 }
 # Beyond this many entities the work set is joined rather than listed in the query text.
 MAX_LISTED_KEYS = 20_000
+# The changes are folded into the base once they hold this share of its rows.
+FOLD_SHARE = 1 / 8
 KEY_TYPES = {"fan": "BIGINT", "message": "BIGINT", "media": "BIGINT", "transaction": "VARCHAR"}
 
 
@@ -80,8 +88,8 @@ def key_columns(table: str) -> str:
 class Merge:
     """How a staged table merges new sightings."""
 
+    table: str
     kind: str  # the entity each row describes: fan, transaction, message, media
-    key: str  # that entity's column in the staged table
     reads: tuple[str, ...]  # the raw tables its model reads
     last_seen: str | None = None  # the column a re-sighting with nothing new still moves
     # Whether a fresh row equal to the staged one leaves the entity out of the work set.
@@ -92,19 +100,23 @@ class Merge:
     # A table computed from another staged table's rows: its work set includes that one's.
     follows: str | None = None
 
+    @property
+    def key(self) -> str:
+        """The entity's column in the staged table."""
+        return STAGED_KEYS[self.table]
 
-MERGES: dict[str, Merge] = {
-    "fans": Merge("fan", "fan_id", ("fans", "webhook_events"), last_seen="last_fetched_at"),
-    "subscription_periods": Merge("fan", "fan_id", ("webhook_events",),
-                                  unchanged_is_nothing=False, follows="fans"),
-    "transactions": Merge("transaction", "transaction_id",
-                          ("transactions", "chargebacks", "webhook_events"),
-                          counted_in_order="status_regressions"),
-    "messages": Merge("message", "message_id", ("messages", "chats", "webhook_events"),
-                      last_seen="last_seen_at"),
-    "chats": Merge("fan", "fan_id", ("chats",), last_seen="last_fetched_at"),
-    "vault_media": Merge("media", "media_id", ("vault_media",), last_seen="last_fetched_at"),
-}
+
+MERGES: dict[str, Merge] = {m.table: m for m in (
+    Merge("fans", "fan", ("fans", "webhook_events"), last_seen="last_fetched_at"),
+    Merge("subscription_periods", "fan", ("webhook_events",), unchanged_is_nothing=False,
+          follows="fans"),
+    Merge("transactions", "transaction", ("transactions", "chargebacks", "webhook_events"),
+          counted_in_order="status_regressions"),
+    Merge("messages", "message", ("messages", "chats", "webhook_events"),
+          last_seen="last_seen_at"),
+    Merge("chats", "fan", ("chats",), last_seen="last_fetched_at"),
+    Merge("vault_media", "media", ("vault_media",), last_seen="last_fetched_at"),
+)}
 
 
 @dataclass
@@ -119,6 +131,9 @@ class Staged:
     last_seen_only: int = 0  # entities whose re-sighting moved only their last-seen column
     changed: bool = True  # whether any row other than a last-seen column differs
     seconds: float = 0.0
+    # The file this run wrote: the whole table, or its changes (what the schema check
+    # validates; the base was validated when it was written). None: it wrote nothing.
+    written: Path | None = None
 
 
 @dataclass
@@ -231,42 +246,64 @@ class StagingMerge:
         if state is None or not path.exists():
             staged = self.rebuild(table, path)
         elif not any(new.values()) and not self.followed_changed(merge):
-            staged = Staged(table, self.rows(path), "unchanged", changed=False)
+            staged = Staged(table, self.rows(table), "unchanged", changed=False)
         elif merge is None:
             staged = self.append_rejects(path, new)
         else:
             # No newest recorded: the table holds no sighting yet.
             arrived_after = first is not None and (state.newest is None or first > state.newest)
-            staged = self.merge(table, merge, path, new, arrived_after)
+            staged = self.merge(table, merge, new, arrived_after)
         newest = max((t for t in (last, state.newest if state else None) if t is not None),
                      default=None)
         MergeState({t: {f.name for f in files} for t, files in self.batches.items()},
                    newest).write(state_path(self.store, table, self.creator_id))
-        self.con.execute(f"CREATE OR REPLACE VIEW staging.{table} AS "
-                         f"SELECT * FROM read_parquet({quote(path)})")
+        self.con.execute(f"CREATE OR REPLACE VIEW staging.{table} AS {self.staged(table)}")
         staged.seconds = round(time.perf_counter() - started, 3)
         self.done[table] = staged
         return staged
+
+    def staged(self, table: str) -> str:
+        """The staged table (its base with its changes applied), as a SELECT."""
+        return self.store.staged_select(table, self.creator_id)
 
     def followed_changed(self, merge: Merge | None) -> bool:
         if merge is None or merge.follows is None:
             return False
         return self.done[merge.follows].work_set > 0
 
-    def rows(self, path: Path) -> int:
-        (rows,) = self.con.execute(
-            f"SELECT count(*) FROM read_parquet({quote(path)})").fetchone()
+    def rows(self, table: str) -> int:
+        """The staged table's rows: its base's, less those its changes replace, plus theirs."""
+        base = self.store.staging_path(table, self.creator_id)
+        changes = self.store.staging_changes_path(table, self.creator_id)
+        rows = parquet_rows(self.con, base)
+        if table in MERGES and changes.exists():
+            key = MERGES[table].key
+            rows += self.con.execute(f"""
+                SELECT count(*) FILTER (WHERE NOT _removed)
+                    - (SELECT count(*) FROM read_parquet({quote(base)}) WHERE {key} IN
+                        (SELECT _replaced FROM read_parquet({quote(changes)})))
+                FROM read_parquet({quote(changes)})""").fetchone()[0]
         return rows
 
     def rebuild(self, table: str, path: Path) -> Staged:
         rows = self.store.write_model(self.con, f"staging/{table}", path)
+        self.empty_changes(table)
         return Staged(table, rows, "rebuilt",
-                      new_batches=sum(len(files) for files in self.batches.values()))
+                      new_batches=sum(len(files) for files in self.batches.values()),
+                      written=path)
 
-    def write(self, path: Path, select: str) -> int:
+    def empty_changes(self, table: str) -> None:
+        """The base holds every change now. (A run cut short before this leaves changes equal to
+        the base's rows of the same entities: the same table.)"""
+        if table in MERGES:
+            base = quote(self.store.staging_path(table, self.creator_id))
+            self.write(self.store.staging_changes_path(table, self.creator_id),
+                       f"SELECT *, {MERGES[table].key} AS _replaced, false AS _removed "
+                       f"FROM read_parquet({base}) LIMIT 0")
+
+    def write(self, path: Path, select: str) -> None:
         atomic_write(path, lambda tmp: self.con.execute(
             f"COPY ({select}) TO {quote(tmp)} (FORMAT parquet, COMPRESSION zstd)"))
-        return self.rows(path)
 
     def run_over(self, sources: dict[str, str], table: str, into: str) -> None:
         """The staging model `table` over other raw rows, into a temp table."""
@@ -281,36 +318,36 @@ class StagingMerge:
                       "new_rejects")
         added = self.con.execute("SELECT count(*) FROM new_rejects").fetchone()[0]
         names = [f.stem for files in new.values() for f in files]
-        rows = self.write(path, f"""
+        self.write(path, f"""
             SELECT * FROM read_parquet({quote(path)}) WHERE NOT list_contains(?, batch_id)
             UNION ALL BY NAME SELECT * FROM new_rejects""".replace("?", _list(names)))
-        return Staged(REJECTS, rows, "merged", new_batches=len(names), work_set=added,
-                      changed=added > 0)
+        return Staged(REJECTS, self.rows(REJECTS), "merged", new_batches=len(names),
+                      work_set=added, changed=added > 0,
+                      written=path)
 
-    def merge(self, table: str, merge: Merge, path: Path, new: dict[str, list[Path]],
+    def merge(self, table: str, merge: Merge, new: dict[str, list[Path]],
               arrived_after: bool) -> Staged:
         """`arrived_after`: every new sighting arrived after every one the table holds."""
         con, work = self.con, f"work_set_{table}"
-        staged = f"read_parquet({quote(path)})"
         new_batches = sum(len(files) for files in new.values())
         con.execute(f"CREATE OR REPLACE TEMP TABLE last_seen (key {KEY_TYPES[merge.kind]}, "
                     "seen TIMESTAMPTZ)")
         if merge.counted_in_order and arrived_after:
-            self.fresh_in_order(table, merge, new, staged)
+            self.fresh_in_order(table, merge, new)
         elif merge.counted_in_order:
             self.named_by(table, merge, new)  # arrived among what is held: recompute them all
         elif merge.unchanged_is_nothing:
             self.run_over({t: raw_select(t, files) for t, files in new.items()}, table, "fresh")
             if con.execute(f"SELECT count(*) FROM fresh WHERE {merge.key} IS NULL").fetchone()[0]:
                 # An entity without a key is grouped with all others without one: rebuild.
-                return self.rebuild(table, path)
+                return self.rebuild(table, self.store.staging_path(table, self.creator_id))
             same = f"* EXCLUDE ({merge.last_seen})" if merge.last_seen else "*"
             con.execute(f"""
                 INSERT INTO {work}
                 SELECT {merge.key} FROM fresh
                 EXCEPT
                 SELECT {merge.key} FROM (SELECT {same} FROM fresh
-                                         INTERSECT SELECT {same} FROM {staged})""")
+                                         INTERSECT SELECT {same} FROM {self.held(table, merge)})""")
             if merge.last_seen:
                 con.execute(f"""
                     INSERT INTO last_seen
@@ -325,11 +362,21 @@ class StagingMerge:
         recomputed = con.execute(f"SELECT count(*) FROM {work}").fetchone()[0]
         moved = con.execute("SELECT count(*) FROM last_seen").fetchone()[0]
         if recomputed == 0 and moved == 0:
-            return Staged(table, self.rows(path), "unchanged", new_batches=new_batches,
+            return Staged(table, self.rows(table), "unchanged", new_batches=new_batches,
                           changed=False)
-        rows = self.write(path, self.merged_select(table, merge, staged))
-        return Staged(table, rows, "merged", new_batches=new_batches, work_set=recomputed,
-                      last_seen_only=moved, changed=recomputed > 0)
+        self.recompute(table, merge)
+        written = self.write_changes(table, merge)
+        return Staged(table, self.rows(table), "merged", new_batches=new_batches,
+                      work_set=recomputed, last_seen_only=moved, changed=recomputed > 0,
+                      written=written)
+
+    def held(self, table: str, merge: Merge) -> str:
+        """The staged rows of the entities in `fresh`, into `held`: what its rows are compared
+        with, and the rows whose last-seen column a re-sighting moves."""
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE held AS SELECT * FROM "
+                         f"({self.staged(table)}) WHERE {merge.key} IN "
+                         f"(SELECT {merge.key} FROM fresh)")
+        return "held"
 
     def named_by(self, table: str, merge: Merge, new: dict[str, list[Path]]) -> None:
         """Every entity the new batches name joins the work set."""
@@ -350,8 +397,7 @@ class StagingMerge:
             "SELECT min(fetched_at), max(fetched_at) FROM ("
             + " UNION ALL ".join(selects) + ")").fetchone()
 
-    def fresh_in_order(self, table: str, merge: Merge, new: dict[str, list[Path]],
-                       staged: str) -> None:
+    def fresh_in_order(self, table: str, merge: Merge, new: dict[str, list[Path]]) -> None:
         """The work set of a table that counts sightings by arrival, when every new one arrived
         after every held one.
 
@@ -372,11 +418,11 @@ class StagingMerge:
             EXCEPT
             SELECT {merge.key} FROM (
                 SELECT * EXCLUDE ({column}) FROM fresh WHERE {column} = 0
-                INTERSECT SELECT * EXCLUDE ({column}) FROM {staged})""")
+                INTERSECT SELECT * EXCLUDE ({column}) FROM {self.held(table, merge)})""")
 
-    def merged_select(self, table: str, merge: Merge, staged: str) -> str:
-        """The staged rows outside the work set (last-seen moved where re-sighted), and the work
-        set's rows recomputed from every sighting of its entities."""
+    def recompute(self, table: str, merge: Merge) -> None:
+        """The work set's rows recomputed from every sighting of its entities, into
+        `recomputed`."""
         work = f"work_set_{table}"
         found = self.work_set_filter(merge, work)
         sources = {
@@ -387,14 +433,53 @@ class StagingMerge:
         }
         with self.followed_view(merge, work):
             self.run_over(sources, table, "recomputed")
-        kept = f"SELECT s.* FROM {staged} AS s"
-        if merge.last_seen:
+
+    def write_changes(self, table: str, merge: Merge) -> Path:
+        """The table's changes with this merge's: the earlier changes outside the work set, the
+        staged rows whose last-seen column moved, the recomputed rows, and a `_removed` mark for a
+        work-set entity left without a row. Folded into the base when they have grown; returns
+        the file written."""
+        con, key, work = self.con, merge.key, f"work_set_{table}"
+        base = f"read_parquet({quote(self.store.staging_path(table, self.creator_id))})"
+        path = self.store.staging_changes_path(table, self.creator_id)
+        earlier = f"read_parquet({quote(path)})" if path.exists() else None
+
+        def moved(alias: str) -> str:
+            """The columns of `alias`, its last-seen column moved where re-sighted."""
+            if not merge.last_seen:
+                return f"{alias}.*"
             column = merge.last_seen
-            kept = (f"SELECT s.* REPLACE (greatest(s.{column}, coalesce(t.seen, s.{column})) "
-                    f"AS {column}) FROM {staged} AS s "
-                    f"LEFT JOIN last_seen AS t ON t.key = s.{merge.key}")
-        return (f"SELECT k.* FROM ({kept}) AS k ANTI JOIN {work} AS w ON w.key = k.{merge.key}\n"
-                f"UNION ALL BY NAME SELECT * FROM recomputed")
+            return (f"{alias}.* REPLACE (greatest({alias}.{column}, "
+                    f"coalesce(t.seen, {alias}.{column})) AS {column})")
+
+        seen_join = "LEFT JOIN last_seen AS t ON t.key = {}" if merge.last_seen else ""
+        parts = []
+        if earlier:
+            parts.append(f"SELECT {moved('c')} FROM {earlier} AS c "
+                         f"{seen_join.format('c._replaced')} "
+                         f"ANTI JOIN {work} AS w ON w.key = c._replaced")
+        if merge.last_seen:  # `held` holds the rows of every re-sighted entity
+            parts.append(f"SELECT {moved('b')}, b.{key} AS _replaced, false AS _removed "
+                         f"FROM held AS b JOIN last_seen AS t ON t.key = b.{key} "
+                         f"ANTI JOIN {work} AS w ON w.key = b.{key}"
+                         + (f" ANTI JOIN {earlier} AS c ON c._replaced = b.{key}" if earlier else ""))
+        parts.append(f"SELECT *, {key} AS _replaced, false AS _removed FROM recomputed")
+        parts.append(f"SELECT {sql_literal(self.creator_id)} AS creator_id, w.key AS _replaced, "
+                     f"true AS _removed FROM {work} AS w "
+                     f"ANTI JOIN recomputed AS r ON r.{key} = w.key")
+        con.execute("CREATE OR REPLACE TEMP TABLE changes AS "
+                    + "\nUNION ALL BY NAME ".join(parts))
+        (changes,) = con.execute("SELECT count(*) FROM changes").fetchone()
+        base_path = self.store.staging_path(table, self.creator_id)
+        if changes >= FOLD_SHARE * parquet_rows(con, base_path):
+            self.write(base_path, f"""
+                SELECT b.* FROM {base} AS b ANTI JOIN changes AS c ON c._replaced = b.{key}
+                UNION ALL BY NAME
+                SELECT * EXCLUDE (_replaced, _removed) FROM changes WHERE NOT _removed""")
+            self.empty_changes(table)
+            return base_path
+        self.write(path, "SELECT * FROM changes")
+        return path
 
     def work_set_filter(self, merge: Merge, work: str) -> str:
         """The work set as an IN list: constants reach the Parquet reader, which then skips
@@ -405,7 +490,7 @@ class StagingMerge:
         if not keys:
             return "(NULL)"  # matches nothing
         if KEY_TYPES[merge.kind] == "VARCHAR":
-            return "(" + ", ".join("'" + k.replace("'", "''") + "'" for k in keys) + ")"
+            return "(" + ", ".join(sql_literal(k) for k in keys) + ")"
         return "(" + ", ".join(str(int(k)) for k in keys) + ")"
 
     @contextmanager
@@ -415,14 +500,18 @@ class StagingMerge:
             yield
             return
         view = f"staging.{merge.follows}"
-        source = f"read_parquet({quote(self.store.staging_path(merge.follows, self.creator_id))})"
-        self.con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source} "
+        source = self.staged(merge.follows)
+        self.con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM ({source}) "
                          f"WHERE {merge.key} IN (SELECT key FROM {work})")
         try:
             yield
         finally:
-            self.con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}")
+            self.con.execute(f"CREATE OR REPLACE VIEW {view} AS {source}")
+
+
+def sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _list(names: list[str]) -> str:
-    return "[" + ", ".join("'" + n.replace("'", "''") + "'" for n in names) + "]::VARCHAR[]"
+    return "[" + ", ".join(sql_literal(n) for n in names) + "]::VARCHAR[]"

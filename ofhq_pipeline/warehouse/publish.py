@@ -225,7 +225,10 @@ def build_warehouse_catalog(store: Lake, target: Path) -> None:
             for schema in sorted({schema for schema, _ in sources}):
                 con.execute(f"CREATE SCHEMA {schema}")
             for (schema, table), files in sources.items():
-                con.execute(f"CREATE VIEW {schema}.{table} AS SELECT * FROM {read(files)}")
+                # A staging table is its base files with their merged changes applied.
+                select = store.staged_select(table) if schema == "staging" else None
+                con.execute(f"CREATE VIEW {schema}.{table} AS "
+                            f"{select or 'SELECT * FROM ' + read(files)}")
             con.execute("CHECKPOINT")
         finally:
             con.close()

@@ -12,7 +12,7 @@ from ofhq_pipeline.defs.marts.layers import STEP_NAMES
 from ofhq_pipeline.defs.models import spec
 from ofhq_pipeline.defs.partitions import creator_partitions
 from ofhq_pipeline.defs.realtime.jobs import realtime_update_job
-from ofhq_pipeline.defs.source.jobs import creator_sync_job
+from ofhq_pipeline.defs.source.jobs import creator_marts_job, creator_sync_job
 from ofhq_pipeline.realtime.landing import LandingStore, landing_url_from_env
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
@@ -67,16 +67,24 @@ def test_a_sync_builds_its_whole_selection_in_a_handful_of_steps(monkeypatch, tm
         defs = point_at(monkeypatch, server.url, tmp_path / "home", as_of=agency.end.isoformat())
         (run,) = sync(defs, instance)
     assert run.success, run.error
+    assert run.marts_run_id is not None  # a first sync stages everything: its marts run follows
 
-    by_step = built_by(instance, run.run_id)
-    assert set(by_step) == keys(creator_sync_job.selection, defs)  # every asset it always built
+    # The sync run: raw and staging; its marts run: everything past staging.
+    assert set(built_by(instance, run.run_id)) == keys(creator_sync_job.selection, defs)
+    assert set(built_by(instance, run.marts_run_id)) == keys(creator_marts_job.selection, defs)
+    by_step = {key: step for run_id in run.run_ids for key, step in
+               built_by(instance, run_id).items()}
+    batch_path = dg.AssetSelection.all() - dg.AssetSelection.groups("report") - \
+        dg.AssetSelection.assets(["raw", "accounts"])
+    assert set(by_step) == keys(batch_path, defs)  # every asset a sync always built
     assert {by_step[k] for k in LAYER_MODELS} == set(STEP_NAMES)  # all SQL models: two steps
     # Past staging: the two layer steps, the Python steps, a step per segment and their union.
     segments = len(load_segments(segments_path())) + 1
     later = {step for key, step in by_step.items()
              if key.split("/", 1)[0] not in ("raw", "staging")}
     assert len(later) <= len(STEP_NAMES) + PYTHON_STEPS + segments
-    assert steps(instance, run.run_id, dg.DagsterEventType.STEP_SUCCESS) == set(by_step.values())
+    assert set().union(*(steps(instance, run_id, dg.DagsterEventType.STEP_SUCCESS)
+                         for run_id in run.run_ids)) == set(by_step.values())
     # Every model reports the seconds its own work took, so a run's time splits into work and
     # bookkeeping (bench/sync_steps.py).
     assert all(run.metadata[k]["seconds"] >= 0 for k in LAYER_MODELS)

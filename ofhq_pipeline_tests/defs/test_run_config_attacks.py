@@ -2,7 +2,9 @@
 
 Endpoints, secrets and paths are the deployment's: a run config that names one fails before any
 asset body runs, so a listener it points at hears nothing. A partition key that is not a plain
-account id is refused before any file is touched.
+account id is refused before any file is touched. Both hold for each run of a sync
+(`creator_sync`, then `creator_marts`), and the marts run the sensor requests after a sync takes
+neither the sync's run config nor any tag of it but the few it carries on purpose.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from contextlib import contextmanager
 import dagster as dg
 import pytest
 
-from ofhq_pipeline.definitions import resources
+from ofhq_pipeline.definitions import build_definitions, resources
+from ofhq_pipeline.defs.source.jobs import SYNC_RUN_TAG
+from ofhq_pipeline.resources.sync_settings import AS_OF_TAG
 from ofhq_pipeline.sync import step_failure
 from ofhq_pipeline_tests.conftest import point_at
+from ofhq_pipeline_tests.sync_runs import STAGED, finish_sync, marts_sensor_tick, start_sync
 
 STOLEN = "postgresql://dagster:hunter2-not-for-you@db.internal/dagster"
 
@@ -78,6 +83,57 @@ def test_a_run_config_cannot_send_the_api_key_to_another_host(
     assert "ofapi.base_url is locked (set by OFAPI_BASE_URL " in error
     assert "hunter2" not in all_event_text(result)
     assert result.get_asset_materialization_events() == []
+
+
+def test_a_run_config_cannot_send_the_marts_or_the_alerts_elsewhere(
+    monkeypatch, tmp_path, instance
+):
+    """The marts run holds the lake, the Postgres marts, Telegram and the classifier's endpoint:
+    a run config naming them fails before a mart is built, sends nothing, writes nothing."""
+    monkeypatch.setenv("DAGSTER_PG_URL", STOLEN)
+    defs = point_at(monkeypatch, "http://127.0.0.1:9", tmp_path / "home")
+    creator = "acct_attack"
+    instance.add_dynamic_partitions("creators", [creator])
+    elsewhere = tmp_path / "elsewhere"
+    with listener() as (url, heard):
+        attack = {"resources": {
+            "lake": {"config": {"home": str(elsewhere),
+                                "analysts_marts_path": str(elsewhere / "marts.duckdb")}},
+            "marts_postgres": {"config": {"url": {"env": "DAGSTER_PG_URL"}}},
+            "telegram": {"config": {"api_base_url": url, "bot_token": {"env": "DAGSTER_PG_URL"}}},
+            "classifier": {"config": {"base_url": url, "api_key": {"env": "DAGSTER_PG_URL"}}},
+        }}
+        result = defs.resolve_job_def("creator_marts").execute_in_process(
+            run_config=attack, instance=instance, partition_key=creator, raise_on_error=False
+        )
+    assert not result.success
+    assert heard == []
+    assert " is locked (set by " in step_failure(result)
+    assert "hunter2" not in all_event_text(result)
+    assert result.get_asset_materialization_events() == []
+    assert not elsewhere.exists()
+
+
+def test_the_marts_run_after_a_sync_takes_none_of_its_run_config_and_few_of_its_tags(instance):
+    """A sync launched with its own run config and tags (what the launchpad allows it: a
+    timeout, a tag) is followed by a marts run with the deployment's config and only the tags
+    carried on purpose: a tag that would change what the marts do stays on the sync."""
+    defs = build_definitions()
+    instance.add_dynamic_partitions("creators", ["acct_a"])
+    cursor = marts_sensor_tick(instance, None, defs).cursor
+    tuned = {"resources": {"ofapi": {"config": {"read_timeout_s": 3.0}}}}
+    tags = {AS_OF_TAG: "2026-11-01T00:00:00+00:00", SYNC_RUN_TAG: "../../forged",
+            "ofhq/trigger": "webhook", "ofhq/rebuild_marts": "true", "dagster/priority": "9"}
+    run_id = start_sync(instance, defs.resolve_job_def("creator_sync"), "acct_a", 1_000.0,
+                        tags=tags, run_config=tuned)
+    finish_sync(instance, run_id, 1_030.0, staged=STAGED)
+
+    [request] = marts_sensor_tick(instance, cursor, defs).run_requests
+    assert not request.run_config
+    assert {k: v for k, v in request.tags.items() if not k.startswith("dagster/")} == {
+        SYNC_RUN_TAG: run_id, AS_OF_TAG: "2026-11-01T00:00:00+00:00"}
+    assert request.tags["dagster/partition"] == "acct_a"
+    assert "dagster/priority" not in request.tags
 
 
 LOCKED = {  # resource key → its locked fields, as the code location declares them
@@ -151,14 +207,15 @@ def test_a_run_may_tune_a_timeout_and_keeps_the_deployments_endpoint_and_key(mon
                     "auth": "Bearer deployment-key-0123456789"}
 
 
+@pytest.mark.parametrize("job", ["creator_sync", "creator_marts"])
 @pytest.mark.parametrize("key", ["../../../../outside", "acct_1/../../x", "a|b", "acct 1", "..", "x" * 65])
 def test_a_partition_key_that_is_not_an_account_id_touches_no_file(
-    monkeypatch, tmp_path, simulator, instance, key
+    monkeypatch, tmp_path, simulator, instance, key, job
 ):
     home = tmp_path / "deep" / "a" / "b" / "home"
     defs = point_at(monkeypatch, simulator.url, home)
     instance.add_dynamic_partitions("creators", [key])
-    result = defs.resolve_job_def("creator_sync").execute_in_process(
+    result = defs.resolve_job_def(job).execute_in_process(
         instance=instance, partition_key=key, raise_on_error=False
     )
     assert not result.success

@@ -16,20 +16,27 @@ from starlette.routing import Route
 
 from ofhq_pipeline.definitions import build_definitions
 from ofhq_pipeline.defs.partitions import CREATOR_NAME_TAG
-from ofhq_pipeline.defs.source.schedules import ROTATION_TAG, periodic_sync_schedule
+from ofhq_pipeline.defs.source.schedules import ROTATION_TAG, periodic_sync_schedule, sync_history
 from ofhq_pipeline.resources.api import OfapiResource
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.rotation import RotationSettings
 from ofhq_pipeline.settings import Paths
 from ofhq_pipeline.source.budget import ApiBudget, budget_path
 from ofhq_pipeline_tests.servers import free_port, serve_app
-from ofhq_pipeline_tests.sync_runs import finish_sync, record_sync, start_sync
+from ofhq_pipeline_tests.sync_runs import (
+    STAGED,
+    finish_sync,
+    record_sync,
+    start_marts,
+    start_sync,
+)
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 T0 = START.timestamp()
 MIN = 60.0
 DEFS = build_definitions()
 JOB = DEFS.resolve_job_def("creator_sync")
+MARTS = DEFS.resolve_job_def("creator_marts")
 
 
 def api_answering(status: int) -> Starlette:
@@ -240,9 +247,52 @@ def test_a_tick_reads_the_run_storage_in_a_few_queries_whatever_the_number_of_cr
 
         monkeypatch.setattr(dg.DagsterInstance, name, counted)
     assert len(launched(tick(instance, 0, per_sync=None, launch=False))) == 2
-    assert calls.count("get_run_records") == 2  # in flight; the newest successes
+    assert calls.count("get_run_records") == 3  # in flight; the newest syncs; their marts runs
     assert calls.count("get_records_for_run") <= 3  # the cost of the newest syncs
     assert {"get_runs", "get_run_by_id"}.isdisjoint(calls)
+
+
+def synced_with_marts(instance, creator: str, started: float, *, marts_s: float | None = 60,
+                      failed: bool = False) -> str:
+    """A 30 s sync of `creator` that staged something, then its marts run, as
+    creator_marts_sensor launches it: lasting `marts_s` (None: still running), or failing."""
+    sync_run = start_sync(instance, JOB, creator, started)
+    finish_sync(instance, sync_run, started + 30, staged=STAGED)
+    marts_run = start_marts(instance, MARTS, sync_run, started + 35)
+    if marts_s is not None:
+        finish_sync(instance, marts_run, started + 35 + marts_s, failed=failed)
+    return marts_run
+
+
+def test_a_marts_run_in_flight_holds_a_run_slot_and_covers_its_creator(instance, tick):
+    """A sync is two runs: while the second (its creator's marts) is queued or running, it
+    takes a run slot and its creator is not synced again."""
+    instance.add_dynamic_partitions("creators", ["acct_a", "acct_b", "acct_c"])
+    running = synced_with_marts(instance, "acct_a", at(-50), marts_s=None)  # an old sync
+    assert launched(tick(instance, 0)) == ["acct_b"]  # 2 slots, 1 taken by acct_a's marts
+    finish_sync(instance, running, at(0.5))
+    finish_all(instance, 1)
+    assert launched(tick(instance, 2)) == ["acct_c", "acct_a"]  # acct_a: 52 min old
+
+
+def test_a_sync_whose_marts_run_failed_leaves_its_creator_due(instance, tick):
+    """Its data never reached the marts: the creator is as old as his previous sync that did
+    (a sync that staged nothing new needs no marts run and counts)."""
+    instance.add_dynamic_partitions("creators", ["acct_a", "acct_b", "acct_c"])
+    synced_with_marts(instance, "acct_a", at(-80))
+    synced_with_marts(instance, "acct_a", at(-10), failed=True)
+    synced_with_marts(instance, "acct_b", at(-10))
+    record_sync(instance, JOB, "acct_c", at(-10), at(-10) + 30)  # nothing new: no marts run
+    assert launched(tick(instance, 0, concurrent=3)) == ["acct_a"]
+
+
+def test_a_sync_lasts_its_run_and_its_marts_run(instance):
+    instance.add_dynamic_partitions("creators", ["acct_a", "acct_b"])
+    synced_with_marts(instance, "acct_a", at(-20), marts_s=60)
+    record_sync(instance, JOB, "acct_b", at(-10), at(-10) + 30)
+    history = sync_history(instance, 2, learn_requests=False)
+    assert sorted(history.durations_s) == [30.0, 90.0]  # 30 s alone; 30 s and 60 s of marts
+    assert history.last_synced == {"acct_a": at(-20), "acct_b": at(-10)}
 
 
 def test_the_tick_log_names_each_creator_older_than_the_target(instance, tick):

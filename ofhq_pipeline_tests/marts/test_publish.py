@@ -163,7 +163,7 @@ def test_publishing_is_serialised_by_the_duckdb_writer_pool():
     published = defs.get_assets_def(dg.AssetKey(["published", "analysts_marts"]))
     assert published.op.pool == DUCKDB_WRITER_POOL == "duckdb_writer"
     jobs = [job for job in defs.resolve_all_job_defs() if job.graph.has_node_named("publish_marts")]
-    assert {"creator_sync", "realtime_update"} <= {job.name for job in jobs}
+    assert {"creator_marts", "realtime_update"} <= {job.name for job in jobs}
     for job in jobs:  # the step every run publishes through waits for a slot of the pool
         assert job.graph.node_named("publish_marts").definition.pool == DUCKDB_WRITER_POOL
 

@@ -67,7 +67,8 @@ def test_the_api_key_is_never_stored(monkeypatch, tmp_path, agency, simulator, i
     [run] = sync(defs, instance, creators=[creator])
     assert run.success and simulator.stats()["total"] > 0  # a real sync, with the key, happened
 
-    stored = list(stored_for_run(instance, run.run_id))
+    assert len(run.run_ids) == 2  # the sync run, and the marts run after it
+    stored = [item for run_id in run.run_ids for item in stored_for_run(instance, run_id)]
     assert any(what == "ASSET_MATERIALIZATION" for what, _ in stored)
     assert [what for what, text in stored if API_KEY in text] == []
     assert API_KEY not in repr(run.metadata)
@@ -90,7 +91,7 @@ def test_a_refused_key_fails_the_run_saying_so(monkeypatch, tmp_path, agency, si
     assert not run.success
     assert re.search(rf"GET /api/{creator}/\S+ \(creator {creator}\)", run.error)  # the endpoint
     assert "HTTP 401" in run.error and "the API refused the key: check OFAPI_API_KEY" in run.error
-    stored = [text for _, text in stored_for_run(instance, run.run_id)]
+    stored = [text for run_id in run.run_ids for _, text in stored_for_run(instance, run_id)]
     assert not any(key in text for key in (WRONG_KEY, API_KEY) for text in [run.error, *stored])
 
     # `ofhq sync` starts with discovery, which fails the same way before any creator's run.

@@ -49,13 +49,17 @@ def fan_money(creator_id: str, fan_id: int) -> tuple[int, int]:
 
 def sync_a_day_later(defs: dg.Definitions, instance, creator_id: str, as_of: str):
     """A sync of the creator once the last deep re-read is a day old (the launchpad's way of
-    saying so: a deep re-read every 0 hours), as the periodic schedule's next one would be."""
+    saying so: a deep re-read every 0 hours), as the periodic schedule's next one would be,
+    then the marts run its sensor launches when it staged anything."""
     settings = {"as_of": as_of, "deep_reread_every_hours": 0}
-    result = defs.resolve_job_def("creator_sync").execute_in_process(
-        instance=instance, partition_key=creator_id, raise_on_error=False,
-        run_config={**quiet_logging(), "resources": {"sync": {"config": settings}}})
-    assert result.success, step_failure(result)
-    return materialization_metadata(result)
+    metadata = {}
+    for job in ("creator_sync", "creator_marts"):
+        result = defs.resolve_job_def(job).execute_in_process(
+            instance=instance, partition_key=creator_id, raise_on_error=False,
+            run_config={**quiet_logging(), "resources": {"sync": {"config": settings}}})
+        assert result.success, step_failure(result)
+        metadata.update(materialization_metadata(result))
+    return metadata
 
 
 def test_a_refund_of_a_ten_day_old_purchase_reaches_fan_profile(

@@ -21,7 +21,7 @@ from ofhq_pipeline.resources.sync_settings import FULL_HISTORY_TAG, SyncSettings
 from ofhq_pipeline.source.client import ContractError, OfapiClient
 from ofhq_pipeline.source.simulator import SimulatorServer
 from ofhq_pipeline.sync import materialization_metadata, quiet_logging, step_failure
-from ofhq_pipeline_tests.builders import fan, make_lake, parquet_dicts
+from ofhq_pipeline_tests.builders import fan, make_lake, staged_dicts
 from ofhq_pipeline_tests.conftest import API_KEY
 from ofhq_pipeline_tests.location import lake_at
 from ofhq_pipeline_tests.promises.conftest import busiest_creators
@@ -231,8 +231,7 @@ def fans_sync(monkeypatch, tmp_path, instance, simulator):
 
 
 def staged_fan_ids(home, creator_id: str) -> set[int]:
-    path = make_lake(home).staging_path("fans", creator_id)
-    return {row["fan_id"] for row in parquet_dicts(path)}
+    return {row["fan_id"] for row in staged_dicts(make_lake(home), "fans", creator_id)}
 
 
 def test_raw_fans_reads_whole_then_latest_and_a_new_fan_reaches_staging(

@@ -16,6 +16,7 @@ import pytest
 
 from ofhq_pipeline import registry
 from ofhq_pipeline.lake import Lake, is_month_file, quote
+from ofhq_pipeline.staging import merge as merge_module
 from ofhq_pipeline.staging.compaction import CompactionSettings, compact
 from ofhq_pipeline.staging.merge import state_path
 from ofhq_pipeline_tests import builders
@@ -27,8 +28,8 @@ from ofhq_pipeline_tests.builders import (
     fan,
     make_lake,
     message,
-    parquet_dicts,
     period,
+    staged_dicts,
     txn,
     write_sync,
 )
@@ -45,10 +46,18 @@ def stage(lake: Lake, *, full: bool = False) -> dict[str, str]:
 def table_rows(lake: Lake, table: str) -> list[tuple]:
     con = duckdb.connect()
     try:
-        path = quote(lake.staging_path(table, CREATOR))
-        return con.execute(f"SELECT * FROM read_parquet({path}) ORDER BY ALL").fetchall()
+        return con.execute(f"SELECT * FROM ({lake.staged_select(table, CREATOR)}) "
+                           "ORDER BY ALL").fetchall()
     finally:
         con.close()
+
+
+def changed_rows(lake: Lake, table: str) -> int:
+    """The rows of a staging table's changes (0 when it has none)."""
+    path = lake.staging_changes_path(table, CREATOR)
+    if not path.exists():
+        return 0
+    return duckdb.sql(f"SELECT count(*) FROM read_parquet({quote(path)})").fetchone()[0]
 
 
 class Agency:
@@ -145,8 +154,16 @@ def copy_new_raw(source: Lake, target: Lake, seen: set[Path]) -> None:
             shutil.copy2(path, copy)
 
 
-@pytest.mark.parametrize("seed", [3, pytest.param(17, marks=pytest.mark.slow)])
-def test_merge_equals_rebuild_after_many_syncs_webhooks_and_chargebacks(tmp_path, seed):
+@pytest.mark.parametrize(("seed", "fold_share"), [
+    (3, merge_module.FOLD_SHARE),
+    # Changes never folded into the base: merged over changes, entities removed included.
+    (3, float("inf")),
+    pytest.param(17, merge_module.FOLD_SHARE, marks=pytest.mark.slow),
+])
+def test_merge_equals_rebuild_after_many_syncs_webhooks_and_chargebacks(
+    tmp_path, monkeypatch, seed, fold_share
+):
+    monkeypatch.setattr(merge_module, "FOLD_SHARE", fold_share)
     plain = make_lake(tmp_path / "plain")  # raw as written, never compacted
     merged = make_lake(tmp_path / "merged")  # merged after every sync and compacted
     agency, seen = Agency(seed), set()
@@ -163,6 +180,9 @@ def test_merge_equals_rebuild_after_many_syncs_webhooks_and_chargebacks(tmp_path
     stage(plain, full=True)
     assert modes[0] == dict.fromkeys(TABLES, "rebuilt")
     assert all(set(m.values()) <= {"merged", "unchanged"} for m in modes[1:])
+    if fold_share == float("inf"):  # each table merged is its base plus its changes
+        was_merged = {t for m in modes for t, mode in m.items() if mode == "merged"}
+        assert was_merged - {"cast_rejects"} == {t for t in TABLES if changed_rows(merged, t)}
     # A merge touched only some entities: whole-feed fans re-listed unchanged are not recomputed.
     for table in TABLES:
         assert table_rows(merged, table) == table_rows(plain, table), table
@@ -196,8 +216,8 @@ def test_nothing_new_changes_nothing_and_a_resighting_moves_only_last_seen(tmp_p
     assert staged["transactions"].work_set == 0
     assert not any(s.changed for s in staged.values()), staged
     con = duckdb.connect()
-    seen = con.execute(f"SELECT DISTINCT last_fetched_at FROM read_parquet("
-                       f"{quote(lake.staging_path('fans', CREATOR))})").fetchall()
+    seen = con.execute(f"SELECT DISTINCT last_fetched_at FROM "
+                       f"({lake.staged_select('fans', CREATOR)})").fetchall()
     assert seen == [(day(2),)]
 
 
@@ -249,5 +269,35 @@ def test_a_replayed_status_after_a_refund_is_recomputed(tmp_path):
     merged = table_rows(lake, "transactions")
     builders.stage(lake, full=True)
     assert merged == table_rows(lake, "transactions")
-    (row,) = parquet_dicts(lake.staging_path("transactions", CREATOR))
+    (row,) = staged_dicts(lake, "transactions")
     assert (row["status"], row["status_regressions"]) == ("refunded", 1)
+
+
+def test_every_reader_sees_the_changes_applied_and_a_fold_keeps_the_table(tmp_path, monkeypatch):
+    from ofhq_pipeline.warehouse.publish import build_warehouse_catalog
+
+    monkeypatch.setattr(merge_module, "FOLD_SHARE", float("inf"))
+    lake, agency = make_lake(tmp_path), Agency(11)
+    for _ in range(8):
+        agency.step()
+        agency.sync(lake)
+        stage(lake)
+    merged = {table: table_rows(lake, table) for table in TABLES}
+
+    assert all(changed_rows(lake, t) > 0 for t in ("fans", "transactions", "messages"))
+    # The data engineers' warehouse reads the same tables as the staging models do.
+    build_warehouse_catalog(lake, lake.paths.warehouse)
+    with duckdb.connect(str(lake.paths.warehouse), read_only=True) as wh:
+        for table in TABLES:
+            assert wh.execute(f"SELECT * FROM staging.{table} ORDER BY ALL").fetchall() == \
+                merged[table], table
+    # One more sync with folding back on: each table merged has its changes folded into its
+    # base, and they are the tables a rebuild gives.
+    monkeypatch.setattr(merge_module, "FOLD_SHARE", 0.0)
+    agency.step()
+    agency.sync(lake)
+    was_merged = [t for t, mode in stage(lake).items() if mode == "merged" and t != "cast_rejects"]
+    assert "messages" in was_merged and all(changed_rows(lake, t) == 0 for t in was_merged)
+    folded = {table: table_rows(lake, table) for table in TABLES}
+    stage(lake, full=True)
+    assert folded == {table: table_rows(lake, table) for table in TABLES}

@@ -17,27 +17,36 @@
 --   boolean  true or false
 --   text     anything present
 --
+-- Nearly every item passes, so each payload is parsed once and its values are first tested in
+-- place, one row per item, with those same tests (`WHERE (...) IS NOT TRUE` keeps the items where
+-- a value fails or cannot be tested); only the items kept are itemised into one row per value for
+-- `judged` to say which and why. A test may keep an item that passes (judged then lists nothing
+-- for it) but must never drop one that fails: a field added to a list needs its test beside it
+-- (test_cast_rejects_fields.py tries bad values in every field).
+--
 -- Its name sorts before every staging model's: a creator's session creates the staging views in
 -- name order, and each model reads this one.
 WITH transaction_rows AS NOT MATERIALIZED (
     -- Transactions from the feed and `transactions.new` webhooks, and the payment inside each
     -- chargeback.
     SELECT 'transactions' AS source_table, creator_id, batch_id, item_no, fetched_at,
-           NULL AS event, payload ->> '$.id' AS source_id, '' AS prefix, payload AS transaction
+           NULL AS event, NULL AS event_id, payload, '' AS prefix, payload AS transaction
     FROM raw.transactions
     UNION ALL
-    SELECT 'webhook_events', creator_id, batch_id, item_no, fetched_at, event,
-           CAST(event_id AS VARCHAR), '', payload
+    SELECT 'webhook_events', creator_id, batch_id, item_no, fetched_at, event, event_id, payload,
+           '', payload
     FROM raw.webhook_events
     WHERE event = 'transactions.new'
     UNION ALL
-    SELECT 'chargebacks', creator_id, batch_id, item_no, fetched_at, NULL, payload ->> '$.id',
+    SELECT 'chargebacks', creator_id, batch_id, item_no, fetched_at, NULL, NULL, payload,
            'payment.', payload -> '$.payment'
     FROM raw.chargebacks
 ),
 transaction_values AS (
     SELECT
-        * EXCLUDE (prefix, transaction, t),
+        source_table, creator_id, batch_id, item_no, fetched_at, event,
+        if(source_table = 'webhook_events', CAST(event_id AS VARCHAR), payload ->> '$.id')
+            AS source_id,
         unnest([
             {'field': prefix || 'id', 'value': t.id, 'kind': 'text', 'required': true},
             {'field': prefix || if(t.user.id IS NULL AND t.fan.id IS NOT NULL, 'fan.id', 'user.id'),
@@ -61,6 +70,18 @@ transaction_values AS (
             "vatAmount": "VARCHAR"}') AS t
         FROM transaction_rows
     )
+    WHERE (
+        t.id IS NOT NULL
+        AND TRY_CAST(coalesce(t.user.id, t.fan.id) AS BIGINT)
+            = TRY_CAST(coalesce(t.user.id, t.fan.id) AS DOUBLE)
+        AND isfinite(TRY_CAST(coalesce(t.createdAt, t.created_at) AS TIMESTAMPTZ))
+        AND abs(TRY_CAST(t.amount AS DECIMAL(18, 4))) <= 1000000
+        AND (coalesce(t.net, t.net_amount) IS NULL
+             OR abs(TRY_CAST(coalesce(t.net, t.net_amount) AS DECIMAL(18, 4))) <= 1000000)
+        AND (coalesce(t.fee, t.fee_amount) IS NULL
+             OR abs(TRY_CAST(coalesce(t.fee, t.fee_amount) AS DECIMAL(18, 4))) <= 1000000)
+        AND (t.vatAmount IS NULL OR abs(TRY_CAST(t.vatAmount AS DECIMAL(18, 4))) <= 1000000)
+    ) IS NOT TRUE
 ),
 chargeback_values AS (
     -- When the chargeback happened.
@@ -69,12 +90,54 @@ chargeback_values AS (
            {'field': 'createdAt', 'value': payload ->> '$.createdAt', 'kind': 'instant',
             'required': true} AS v
     FROM raw.chargebacks
+    WHERE isfinite(TRY_CAST(payload ->> '$.createdAt' AS TIMESTAMPTZ)) IS NOT TRUE
+),
+fan_items AS (
+    -- The fans feed: the fans with a value that fails, each with every period of its
+    -- `subscribes` list.
+    SELECT creator_id, batch_id, item_no, fetched_at, f.id AS source_id, f, f.subscribedOnData AS s
+    FROM (
+        SELECT *, from_json(payload, '{
+            "id": "VARCHAR", "lastSeen": "VARCHAR", "subscribedOnData": {
+                "subscribeAt": "VARCHAR", "expiredAt": "VARCHAR", "renewedAt": "VARCHAR",
+                "subscribePrice": "VARCHAR", "regularPrice": "VARCHAR",
+                "discountPercent": "VARCHAR", "totalSumm": "VARCHAR", "subscribes": [{
+                    "date": "VARCHAR", "price": "VARCHAR", "regularPrice": "VARCHAR",
+                    "discount": "VARCHAR"}]}}') AS f
+        FROM raw.fans
+    )
+    WHERE (
+        TRY_CAST(f.id AS BIGINT) = TRY_CAST(f.id AS DOUBLE)
+        AND (f.lastSeen IS NULL OR isfinite(TRY_CAST(f.lastSeen AS TIMESTAMPTZ)))
+        AND (f.subscribedOnData.subscribeAt IS NULL
+             OR isfinite(TRY_CAST(f.subscribedOnData.subscribeAt AS TIMESTAMPTZ)))
+        AND (f.subscribedOnData.expiredAt IS NULL
+             OR isfinite(TRY_CAST(f.subscribedOnData.expiredAt AS TIMESTAMPTZ)))
+        AND (f.subscribedOnData.renewedAt IS NULL
+             OR isfinite(TRY_CAST(f.subscribedOnData.renewedAt AS TIMESTAMPTZ)))
+        AND (f.subscribedOnData.subscribePrice IS NULL
+             OR TRY_CAST(f.subscribedOnData.subscribePrice AS DECIMAL(18, 4))
+                BETWEEN 0 AND 1000000)
+        AND (f.subscribedOnData.regularPrice IS NULL
+             OR TRY_CAST(f.subscribedOnData.regularPrice AS DECIMAL(18, 4)) BETWEEN 0 AND 1000000)
+        AND (f.subscribedOnData.discountPercent IS NULL
+             OR isfinite(TRY_CAST(f.subscribedOnData.discountPercent AS DOUBLE)))
+        AND (f.subscribedOnData.totalSumm IS NULL
+             OR abs(TRY_CAST(f.subscribedOnData.totalSumm AS DECIMAL(18, 4))) <= 1000000)
+        -- No period fails.
+        AND coalesce(len(list_filter(f.subscribedOnData.subscribes, p -> (
+            isfinite(TRY_CAST(p.date AS TIMESTAMPTZ))
+            AND TRY_CAST(p.price AS DECIMAL(18, 4)) BETWEEN 0 AND 1000000
+            AND (p.regularPrice IS NULL
+                 OR TRY_CAST(p.regularPrice AS DECIMAL(18, 4)) BETWEEN 0 AND 1000000)
+            AND (p.discount IS NULL OR isfinite(TRY_CAST(p.discount AS DOUBLE)))
+        ) IS NOT TRUE)), 0) = 0
+    ) IS NOT TRUE
 ),
 fan_values AS (
-    -- The fans feed.
     SELECT
         'fans' AS source_table, creator_id, batch_id, item_no, fetched_at, NULL AS event,
-        f.id AS source_id,
+        source_id,
         unnest([
             {'field': 'id', 'value': f.id, 'kind': 'id', 'required': true},
             {'field': 'lastSeen', 'value': f.lastSeen, 'kind': 'instant', 'required': false},
@@ -93,29 +156,13 @@ fan_values AS (
             {'field': 'subscribedOnData.totalSumm', 'value': s.totalSumm, 'kind': 'money',
              'required': false}
         ]) AS v
-    FROM (
-        SELECT *, f.subscribedOnData AS s
-        FROM (
-            SELECT *, from_json(payload, '{
-                "id": "VARCHAR", "lastSeen": "VARCHAR", "subscribedOnData": {
-                    "subscribeAt": "VARCHAR", "expiredAt": "VARCHAR", "renewedAt": "VARCHAR",
-                    "subscribePrice": "VARCHAR", "regularPrice": "VARCHAR",
-                    "discountPercent": "VARCHAR", "totalSumm": "VARCHAR"}}') AS f
-            FROM raw.fans
-        )
-    )
+    FROM fan_items
 ),
 periods AS (
     -- Every period of a fan's `subscribes` list, numbered from 1.
-    SELECT creator_id, batch_id, item_no, fetched_at, f.id AS source_id,
-           unnest(f.subscribedOnData.subscribes) AS p,
-           generate_subscripts(f.subscribedOnData.subscribes, 1) AS n
-    FROM (
-        SELECT *, from_json(payload, '{"id": "VARCHAR", "subscribedOnData": {"subscribes": [{
-            "date": "VARCHAR", "price": "VARCHAR", "regularPrice": "VARCHAR",
-            "discount": "VARCHAR"}]}}') AS f
-        FROM raw.fans
-    )
+    SELECT creator_id, batch_id, item_no, fetched_at, source_id,
+           unnest(s.subscribes) AS p, generate_subscripts(s.subscribes, 1) AS n
+    FROM fan_items
 ),
 period_values AS (
     SELECT
@@ -150,26 +197,64 @@ subscription_values AS (
         FROM raw.webhook_events
         WHERE event IN ('subscriptions.new', 'subscriptions.renewed', 'subscriptions.expired')
     )
+    WHERE (
+        TRY_CAST(w.user.id AS BIGINT) = TRY_CAST(w.user.id AS DOUBLE)
+        AND (w.subscribeAt IS NULL OR isfinite(TRY_CAST(w.subscribeAt AS TIMESTAMPTZ)))
+        AND (w.expiredAt IS NULL OR isfinite(TRY_CAST(w.expiredAt AS TIMESTAMPTZ)))
+        AND (w.price IS NULL OR TRY_CAST(w.price AS DECIMAL(18, 4)) BETWEEN 0 AND 1000000)
+        AND (w.regularPrice IS NULL
+             OR TRY_CAST(w.regularPrice AS DECIMAL(18, 4)) BETWEEN 0 AND 1000000)
+        AND (w.discount IS NULL OR isfinite(TRY_CAST(w.discount AS DOUBLE)))
+    ) IS NOT TRUE
 ),
 message_rows AS NOT MATERIALIZED (
     -- Messages from the feed and the message webhooks, and each chat's last message.
     SELECT 'messages' AS source_table, creator_id, batch_id, item_no, fetched_at, NULL AS event,
-           payload ->> '$.id' AS source_id, '' AS prefix, payload AS message
+           NULL AS event_id, payload, '' AS prefix, payload AS message
     FROM raw.messages
     UNION ALL
-    SELECT 'webhook_events', creator_id, batch_id, item_no, fetched_at, event,
-           CAST(event_id AS VARCHAR), '', payload
+    SELECT 'webhook_events', creator_id, batch_id, item_no, fetched_at, event, event_id, payload,
+           '', payload
     FROM raw.webhook_events
     WHERE event IN ('messages.received', 'messages.sent')
     UNION ALL
-    SELECT 'chats', creator_id, batch_id, item_no, fetched_at, NULL, payload ->> '$.fan.id',
+    SELECT 'chats', creator_id, batch_id, item_no, fetched_at, NULL, NULL, payload,
            'lastMessage.', payload -> '$.lastMessage'
     FROM raw.chats
     WHERE payload ->> '$.lastMessage.id' IS NOT NULL
 ),
+message_items AS (
+    -- The messages with a value that fails, each with the vault items it carries.
+    SELECT
+        source_table, creator_id, batch_id, item_no, fetched_at, event,
+        CASE source_table WHEN 'webhook_events' THEN CAST(event_id AS VARCHAR)
+                          WHEN 'chats' THEN payload ->> '$.fan.id'
+                          ELSE payload ->> '$.id' END AS source_id,
+        prefix, m
+    FROM (
+        SELECT *, from_json(message, '{
+            "id": "VARCHAR", "fromUser": {"id": "VARCHAR"}, "createdAt": "VARCHAR",
+            "price": "VARCHAR", "isFree": "VARCHAR", "isTip": "VARCHAR",
+            "queueId": "VARCHAR", "media": [{"id": "VARCHAR"}]}') AS m
+        FROM message_rows
+    )
+    WHERE (
+        TRY_CAST(m.id AS BIGINT) = TRY_CAST(m.id AS DOUBLE)
+        AND TRY_CAST(m.fromUser.id AS BIGINT) = TRY_CAST(m.fromUser.id AS DOUBLE)
+        AND isfinite(TRY_CAST(m.createdAt AS TIMESTAMPTZ))
+        AND (m.price IS NULL OR TRY_CAST(m.price AS DECIMAL(18, 4)) BETWEEN 0 AND 1000000)
+        AND (m.isFree IS NULL OR TRY_CAST(m.isFree AS BOOLEAN) IS NOT NULL)
+        AND (m.isTip IS NULL OR TRY_CAST(m.isTip AS BOOLEAN) IS NOT NULL)
+        AND (m.queueId IS NULL OR TRY_CAST(m.queueId AS BIGINT) = TRY_CAST(m.queueId AS DOUBLE))
+        -- No vault item fails.
+        AND coalesce(len(list_filter(m.media, media -> (
+            media.id IS NULL OR TRY_CAST(media.id AS BIGINT) = TRY_CAST(media.id AS DOUBLE)
+        ) IS NOT TRUE)), 0) = 0
+    ) IS NOT TRUE
+),
 message_values AS (
     SELECT
-        * EXCLUDE (prefix, message, m),
+        * EXCLUDE (prefix, m),
         unnest([
             {'field': prefix || 'id', 'value': m.id, 'kind': 'id', 'required': true},
             {'field': prefix || 'fromUser.id', 'value': m.fromUser.id, 'kind': 'id',
@@ -181,26 +266,17 @@ message_values AS (
             {'field': prefix || 'isTip', 'value': m.isTip, 'kind': 'boolean', 'required': false},
             {'field': prefix || 'queueId', 'value': m.queueId, 'kind': 'id', 'required': false}
         ]) AS v
-    FROM (
-        SELECT *, from_json(message, '{
-            "id": "VARCHAR", "fromUser": {"id": "VARCHAR"}, "createdAt": "VARCHAR",
-            "price": "VARCHAR", "isFree": "VARCHAR", "isTip": "VARCHAR",
-            "queueId": "VARCHAR"}') AS m
-        FROM message_rows
-    )
+    FROM message_items
 ),
 media_values AS (
     -- The vault items a message carries, numbered from 1.
     SELECT
-        * EXCLUDE (prefix, message, media_list, media, n),
+        * EXCLUDE (prefix, media, n),
         {'field': prefix || 'media[' || n || '].id', 'value': media.id, 'kind': 'id',
          'required': false} AS v
     FROM (
-        SELECT *, unnest(media_list) AS media, generate_subscripts(media_list, 1) AS n
-        FROM (
-            SELECT *, from_json(message, '{"media": [{"id": "VARCHAR"}]}').media AS media_list
-            FROM message_rows
-        )
+        SELECT * EXCLUDE (m), unnest(m.media) AS media, generate_subscripts(m.media, 1) AS n
+        FROM message_items
     )
 ),
 recipient_values AS (
@@ -219,6 +295,11 @@ recipient_values AS (
         FROM raw.webhook_events
         WHERE event = 'messages.sent'
     )
+    WHERE (
+        coalesce(s.toUser.id, s.fan.id, s.user.id) IS NULL
+        OR TRY_CAST(coalesce(s.toUser.id, s.fan.id, s.user.id) AS BIGINT)
+           = TRY_CAST(coalesce(s.toUser.id, s.fan.id, s.user.id) AS DOUBLE)
+    ) IS NOT TRUE
 ),
 chat_values AS (
     -- A chat's fan and unread count (its last message is checked with the messages).
@@ -238,6 +319,13 @@ chat_values AS (
             "unreadMessagesCount": "VARCHAR"}') AS c
         FROM raw.chats
     )
+    WHERE (
+        TRY_CAST(c.fan.id AS BIGINT) = TRY_CAST(c.fan.id AS DOUBLE)
+        AND (c.lastMessage.id IS NULL
+             OR TRY_CAST(c.lastMessage.id AS BIGINT) = TRY_CAST(c.lastMessage.id AS DOUBLE))
+        AND (c.unreadMessagesCount IS NULL
+             OR TRY_CAST(c.unreadMessagesCount AS INTEGER) IS NOT NULL)
+    ) IS NOT TRUE
 ),
 vault_values AS (
     SELECT
@@ -258,6 +346,15 @@ vault_values AS (
             "counters": {"likesCount": "VARCHAR", "tipsSumm": "VARCHAR"}}') AS m
         FROM raw.vault_media
     )
+    WHERE (
+        TRY_CAST(m.id AS BIGINT) = TRY_CAST(m.id AS DOUBLE)
+        AND (m.createdAt IS NULL OR isfinite(TRY_CAST(m.createdAt AS TIMESTAMPTZ)))
+        AND (m.duration IS NULL OR TRY_CAST(m.duration AS INTEGER) IS NOT NULL)
+        AND (m.counters.likesCount IS NULL
+             OR TRY_CAST(m.counters.likesCount AS INTEGER) IS NOT NULL)
+        AND (m.counters.tipsSumm IS NULL
+             OR abs(TRY_CAST(m.counters.tipsSumm AS DECIMAL(18, 4))) <= 1000000)
+    ) IS NOT TRUE
 ),
 checked AS (
     SELECT * FROM transaction_values

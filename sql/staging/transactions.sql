@@ -47,8 +47,8 @@ typed AS (
         cents(TRY_CAST(coalesce(t.fee, t.fee_amount) AS DECIMAL(18, 4)))    AS fee_cents,
         cents(TRY_CAST(coalesce(t.vatAmount, '0') AS DECIMAL(18, 4)))       AS vat_cents,
         coalesce(t.currency, 'USD')                                         AS currency,
-        strip_html(t.description)                                           AS description,
-        transaction_type(t.type, description)                               AS type,
+        t.type                                                              AS explicit_type,
+        t.description                                                       AS description,
         -- Statuses by how far forward they are: 1 pending, 2 succeeded, 3 refunded,
         -- 4 chargeback, and 0 for a status word the contract does not know, which so never
         -- replaces a known one. A chargeback's own row says chargeback; the payment inside it
@@ -57,39 +57,51 @@ typed AS (
                                transaction_status(t.status)), 0)            AS payment_rank,
         CASE WHEN source_table = 'chargebacks' THEN 4 ELSE payment_rank END AS status_rank,
         TRY_CAST(chargeback_created_at AS TIMESTAMPTZ)                      AS chargeback_at,
-        -- The order sightings arrived in: by fetch time; at the same instant the feed counts as
-        -- the later one, then a chargeback, then a webhook.
-        (fetched_at, -source_rank, batch_id, item_no)                       AS arrival
+        fetched_at,
+        source_rank,
+        batch_id,
+        item_no
     FROM parsed
 ),
 ordered AS (
     SELECT
         *,
         -- The most advanced status among the sightings that arrived before this one.
-        max(status_rank) OVER (
-            PARTITION BY transaction_id ORDER BY arrival
-            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-        ) AS earlier_rank
+        max(status_rank) OVER (arrival ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                                                                            AS earlier_rank,
+        -- No sighting arrived after it.
+        lead(true) OVER arrival IS NULL                                     AS is_latest
     FROM typed
+    -- The order sightings arrived in: by fetch time; at the same instant the feed counts as the
+    -- later one, then a chargeback, then a webhook.
+    WINDOW arrival AS (PARTITION BY transaction_id
+                       ORDER BY fetched_at, -source_rank, batch_id, item_no)
 ),
 transactions AS (
-    -- The latest sighting of each transaction, with what all its sightings say together.
+    -- The latest sighting of each transaction (every field of it), with what all its sightings
+    -- say together.
     SELECT
-        * EXCLUDE (chargeback_at),
-        max(status_rank) OVER whole                                     AS final_rank,
-        max(payment_rank) FILTER (WHERE payment_rank < 4) OVER whole    AS rank_before_chargeback,
-        min(chargeback_at) OVER whole                                   AS chargeback_at,
-        count(*) FILTER (WHERE status_rank < earlier_rank) OVER whole   AS status_regressions
+        transaction_id,
+        any_value(COLUMNS(* EXCLUDE (transaction_id, chargeback_at, earlier_rank, is_latest)))
+            FILTER (WHERE is_latest),
+        max(status_rank)                                                AS final_rank,
+        max(payment_rank) FILTER (WHERE payment_rank < 4)               AS rank_before_chargeback,
+        min(chargeback_at)                                              AS chargeback_at,
+        count(*) FILTER (WHERE status_rank < earlier_rank)              AS status_regressions
     FROM ordered
-    WINDOW whole AS (PARTITION BY transaction_id)
-    QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY arrival DESC) = 1
+    GROUP BY transaction_id
+),
+cleaned AS (
+    -- The latest description without its HTML, cleaned once (the type below reads it).
+    SELECT * REPLACE (strip_html(description) AS description)
+    FROM transactions
 )
 SELECT
     creator_id,
     transaction_id,
     fan_id,
     created_at,
-    type,
+    transaction_type(explicit_type, description)                        AS type,
     ['unknown', 'pending', 'succeeded', 'refunded', 'chargeback'][final_rank + 1]  AS status,
     -- What the status was before a chargeback (the most advanced short of it; succeeded when
     -- every sighting said chargeback): lets marts show the status as of any time.
@@ -107,4 +119,4 @@ SELECT
     status = 'succeeded' AND amount_cents > 0                            AS is_purchase,
     -- Sightings that arrived after a more advanced status and so changed nothing.
     status_regressions
-FROM transactions
+FROM cleaned

@@ -28,9 +28,12 @@ def link_or_write_transactions(
     step: Step, con: duckdb.DuckDBPyConnection, key: str
 ) -> tuple[int, dict]:
     """When nothing staged lies after as_of(), the mart is the staged file as it is: a hard link
-    instead of rewriting every transaction. Otherwise the model filters it to as_of()."""
+    instead of rewriting every transaction. Otherwise (or while changes are merged beside the
+    staged file) the model filters it to as_of()."""
     staged = step.store.staging_path("transactions", step.creator_id)
-    if staged.exists() and staged_before(con, staged):
+    changes = step.store.staging_changes_path("transactions", step.creator_id)
+    merged = changes.exists() and parquet_rows(con, changes) > 0
+    if staged.exists() and not merged and staged_before(con, staged):
         atomic_write(step.path, lambda tmp: link_or_copy(staged, tmp))
         return parquet_rows(con, step.path), {"linked_to_staging": True}
     return step.store.write_model(con, key, step.path), {"linked_to_staging": False}

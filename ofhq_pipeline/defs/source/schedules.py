@@ -1,11 +1,17 @@
 """The periodic sync (every creator within a staleness target) and hourly creator discovery.
 
-Each minute the periodic sync reads the recent creator syncs from Dagster's run storage (two
+Each minute the periodic sync reads the recent creator syncs from Dagster's run storage (three
 queries, whatever the number of creators), orders the creators by age (never synced first, then
 the oldest) and launches a sync for each creator that would pass the target before a sync
 launched at the next tick could land: as many as free run slots (`max_concurrent_syncs`, runs of
-the job queued or running counted) and the API's request budget left this minute allow. The
-history lives in the run storage, so it survives daemon restarts and needs no state of its own.
+`creator_sync` and `creator_marts` queued or running counted) and the API's request budget left
+this minute allow. The history lives in the run storage, so it survives daemon restarts and
+needs no state of its own.
+
+A sync is a `creator_sync` run and, when it staged anything, the `creator_marts` run
+`creator_marts_sensor` launches after it (tagged with the sync's run id): a creator with either
+queued or running is covered; a sync whose marts run failed does not count as one (its creator
+keeps the age of his previous sync, so he falls due again); a sync lasts both runs.
 """
 
 from __future__ import annotations
@@ -17,7 +23,12 @@ import dagster as dg
 import httpx
 
 from ofhq_pipeline.defs.partitions import creator_partitions, creator_tags
-from ofhq_pipeline.defs.source.jobs import creator_sync_job, discover_creators_job
+from ofhq_pipeline.defs.source.jobs import (
+    SYNC_RUN_TAG,
+    creator_marts_job,
+    creator_sync_job,
+    discover_creators_job,
+)
 from ofhq_pipeline.resources.api import OfapiResource
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.rotation import RotationSettings
@@ -27,9 +38,12 @@ from ofhq_pipeline.source.rotation import Plan, SyncHistory, plan
 ROTATION_TAG = "ofhq/rotation"
 PARTITION_TAG = "dagster/partition"
 SYNC_JOB = creator_sync_job.name
+MARTS_JOB = creator_marts_job.name
 IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
              dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
              dg.DagsterRunStatus.CANCELING]
+MARTS_ENDED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE,
+               dg.DagsterRunStatus.CANCELED]
 # The success query reads the newest syncs only: enough for every creator several times over
 # in a steady rotation. A creator absent from them counts as never synced, so he goes first,
 # which errs on the side of syncing him.
@@ -44,17 +58,52 @@ def sync_started_at(record: dg.RunRecord) -> float:
     return record.start_time or record.end_time or record.create_timestamp.timestamp()
 
 
-def sync_records(
-    instance: dg.DagsterInstance, creators: int
-) -> tuple[list[dg.RunRecord], list[dg.RunRecord]]:
-    """(runs of the sync job queued or running, its newest successful runs), in two queries."""
-    in_flight = instance.get_run_records(
-        filters=dg.RunsFilter(job_name=SYNC_JOB, statuses=IN_FLIGHT))
+def run_seconds(record: dg.RunRecord) -> float | None:
+    start, end = record.start_time, record.end_time
+    return end - start if start and end else None
+
+
+@dataclasses.dataclass(frozen=True)
+class SyncRecords:
+    in_flight: list[dg.RunRecord]  # sync and marts runs queued or running
+    done: list[dg.RunRecord]  # the newest successful sync runs, newest first
+    marts: dict[str, dg.RunRecord]  # sync run id → its marts run, of those that ended
+
+
+def sync_records(instance: dg.DagsterInstance, creators: int) -> SyncRecords:
+    """The runs of the batch path the history needs, in three queries."""
+    # Runs queued or running are few (a run slot each): filtered by job here, in one query.
+    in_flight = [r for r in instance.get_run_records(filters=dg.RunsFilter(statuses=IN_FLIGHT))
+                 if r.dagster_run.job_name in (SYNC_JOB, MARTS_JOB)]
+    limit = max(MIN_SUCCESSES_READ, SUCCESSES_PER_CREATOR * creators)
     done = instance.get_run_records(
         filters=dg.RunsFilter(job_name=SYNC_JOB, statuses=[dg.DagsterRunStatus.SUCCESS]),
-        limit=max(MIN_SUCCESSES_READ, SUCCESSES_PER_CREATOR * creators),
+        limit=limit,
     )
-    return list(in_flight), list(done)
+    ended = instance.get_run_records(
+        filters=dg.RunsFilter(job_name=MARTS_JOB, statuses=MARTS_ENDED), limit=limit)
+    marts: dict[str, dg.RunRecord] = {}
+    for record in ended:  # newest first: a retried marts run of a sync wins over the failed one
+        sync_run = record.dagster_run.tags.get(SYNC_RUN_TAG)
+        if sync_run and sync_run not in marts:
+            marts[sync_run] = record
+    return SyncRecords(in_flight, list(done), marts)
+
+
+def landed(sync: dg.RunRecord, marts: dict[str, dg.RunRecord]) -> bool:
+    """Whether the sync's data reached the marts, as far as the history tells: its marts run
+    did not fail (none: nothing was new, or it is still to come)."""
+    after = marts.get(sync.dagster_run.run_id)
+    return after is None or after.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+
+
+def sync_seconds(sync: dg.RunRecord, marts: dict[str, dg.RunRecord]) -> float | None:
+    """How long a sync held run slots: its run, and its marts run when it had one."""
+    seconds = run_seconds(sync)
+    after = marts.get(sync.dagster_run.run_id)
+    if seconds is None or after is None:
+        return seconds
+    return seconds + (run_seconds(after) or 0.0)
 
 
 def requests_of_run(instance: dg.DagsterInstance, run_id: str) -> int | None:
@@ -75,13 +124,14 @@ def sync_history(instance: dg.DagsterInstance, creators: int, *,
                  learn_requests: bool = True) -> SyncHistory:
     """What the run storage says of the recent syncs; with `learn_requests`, also the cost of
     the newest few (`with_requests`)."""
-    in_flight, done = sync_records(instance, creators)
+    records = sync_records(instance, creators)
+    in_flight, done = records.in_flight, [r for r in records.done if landed(r, records.marts)]
     last: dict[str, float] = {}
     for record in done:  # newest first: the first seen is the latest
         partition = record.dagster_run.tags.get(PARTITION_TAG)
         if partition and partition not in last:
             last[partition] = sync_started_at(record)
-    durations = tuple(r.end_time - r.start_time for r in done if r.start_time and r.end_time)
+    durations = tuple(d for r in done if (d := sync_seconds(r, records.marts)) is not None)
     history = SyncHistory(
         last_synced=last,
         in_flight=frozenset(p for r in in_flight if (p := r.dagster_run.tags.get(PARTITION_TAG))),
