@@ -440,7 +440,8 @@ class StagingMerge:
         work-set entity left without a row. Folded into the base when they have grown; returns
         the file written."""
         con, key, work = self.con, merge.key, f"work_set_{table}"
-        base = f"read_parquet({quote(self.store.staging_path(table, self.creator_id))})"
+        base_path = self.store.staging_path(table, self.creator_id)
+        base = f"read_parquet({quote(base_path)})"
         path = self.store.staging_changes_path(table, self.creator_id)
         earlier = f"read_parquet({quote(path)})" if path.exists() else None
 
@@ -470,7 +471,6 @@ class StagingMerge:
         con.execute("CREATE OR REPLACE TEMP TABLE changes AS "
                     + "\nUNION ALL BY NAME ".join(parts))
         (changes,) = con.execute("SELECT count(*) FROM changes").fetchone()
-        base_path = self.store.staging_path(table, self.creator_id)
         if changes >= FOLD_SHARE * parquet_rows(con, base_path):
             self.write(base_path, f"""
                 SELECT b.* FROM {base} AS b ANTI JOIN changes AS c ON c._replaced = b.{key}

@@ -5,6 +5,20 @@
 CREATE OR REPLACE MACRO cents(dollars) AS
     CAST(round(CAST(dollars AS DECIMAL(18, 4)) * 100) AS BIGINT);
 
+-- What a value of each kind must be for staging to cast it (staging.cast_rejects sets aside the
+-- raw items with one that is not): an id a whole number that fits 64 bits, a count a 32-bit
+-- integer, money dollars within ±1,000,000 (a price: not negative), a number and an instant
+-- finite, a boolean true or false. (A value that is absent is judged before these apply.)
+CREATE OR REPLACE MACRO valid_id(value) AS TRY_CAST(value AS BIGINT) = TRY_CAST(value AS DOUBLE);
+CREATE OR REPLACE MACRO valid_count(value) AS TRY_CAST(value AS INTEGER) IS NOT NULL;
+CREATE OR REPLACE MACRO valid_money(value) AS
+    abs(TRY_CAST(value AS DECIMAL(18, 4))) <= 1000000;
+CREATE OR REPLACE MACRO valid_price(value) AS
+    TRY_CAST(value AS DECIMAL(18, 4)) BETWEEN 0 AND 1000000;
+CREATE OR REPLACE MACRO valid_number(value) AS isfinite(TRY_CAST(value AS DOUBLE));
+CREATE OR REPLACE MACRO valid_instant(value) AS isfinite(TRY_CAST(value AS TIMESTAMPTZ));
+CREATE OR REPLACE MACRO valid_boolean(value) AS TRY_CAST(value AS BOOLEAN) IS NOT NULL;
+
 -- Text with HTML tags removed (descriptions and messages may carry links and markup).
 CREATE OR REPLACE MACRO strip_html(html) AS
     trim(regexp_replace(coalesce(html, ''), '<[^>]*>', '', 'g'));

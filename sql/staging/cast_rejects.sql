@@ -18,7 +18,7 @@
 --   text     anything present
 --
 -- Nearly every item passes, so each payload is parsed once and its values are first tested in
--- place, one row per item, with those same tests (`WHERE (...) IS NOT TRUE` keeps the items where
+-- place, one row per item, with those same tests (the `valid_<kind>` macros, sql/macros) (`WHERE (...) IS NOT TRUE` keeps the items where
 -- a value fails or cannot be tested); only the items kept are itemised into one row per value for
 -- `judged` to say which and why. A test may keep an item that passes (judged then lists nothing
 -- for it) but must never drop one that fails: a field added to a list needs its test beside it
@@ -72,15 +72,14 @@ transaction_values AS (
     )
     WHERE (
         t.id IS NOT NULL
-        AND TRY_CAST(coalesce(t.user.id, t.fan.id) AS BIGINT)
-            = TRY_CAST(coalesce(t.user.id, t.fan.id) AS DOUBLE)
-        AND isfinite(TRY_CAST(coalesce(t.createdAt, t.created_at) AS TIMESTAMPTZ))
-        AND abs(TRY_CAST(t.amount AS DECIMAL(18, 4))) <= 1000000
+        AND valid_id(coalesce(t.user.id, t.fan.id))
+        AND valid_instant(coalesce(t.createdAt, t.created_at))
+        AND valid_money(t.amount)
         AND (coalesce(t.net, t.net_amount) IS NULL
-             OR abs(TRY_CAST(coalesce(t.net, t.net_amount) AS DECIMAL(18, 4))) <= 1000000)
+             OR valid_money(coalesce(t.net, t.net_amount)))
         AND (coalesce(t.fee, t.fee_amount) IS NULL
-             OR abs(TRY_CAST(coalesce(t.fee, t.fee_amount) AS DECIMAL(18, 4))) <= 1000000)
-        AND (t.vatAmount IS NULL OR abs(TRY_CAST(t.vatAmount AS DECIMAL(18, 4))) <= 1000000)
+             OR valid_money(coalesce(t.fee, t.fee_amount)))
+        AND (t.vatAmount IS NULL OR valid_money(t.vatAmount))
     ) IS NOT TRUE
 ),
 chargeback_values AS (
@@ -90,7 +89,7 @@ chargeback_values AS (
            {'field': 'createdAt', 'value': payload ->> '$.createdAt', 'kind': 'instant',
             'required': true} AS v
     FROM raw.chargebacks
-    WHERE isfinite(TRY_CAST(payload ->> '$.createdAt' AS TIMESTAMPTZ)) IS NOT TRUE
+    WHERE valid_instant(payload ->> '$.createdAt') IS NOT TRUE
 ),
 fan_items AS (
     -- The fans feed: the fans with a value that fails, each with every period of its
@@ -107,30 +106,29 @@ fan_items AS (
         FROM raw.fans
     )
     WHERE (
-        TRY_CAST(f.id AS BIGINT) = TRY_CAST(f.id AS DOUBLE)
-        AND (f.lastSeen IS NULL OR isfinite(TRY_CAST(f.lastSeen AS TIMESTAMPTZ)))
+        valid_id(f.id)
+        AND (f.lastSeen IS NULL OR valid_instant(f.lastSeen))
         AND (f.subscribedOnData.subscribeAt IS NULL
-             OR isfinite(TRY_CAST(f.subscribedOnData.subscribeAt AS TIMESTAMPTZ)))
+             OR valid_instant(f.subscribedOnData.subscribeAt))
         AND (f.subscribedOnData.expiredAt IS NULL
-             OR isfinite(TRY_CAST(f.subscribedOnData.expiredAt AS TIMESTAMPTZ)))
+             OR valid_instant(f.subscribedOnData.expiredAt))
         AND (f.subscribedOnData.renewedAt IS NULL
-             OR isfinite(TRY_CAST(f.subscribedOnData.renewedAt AS TIMESTAMPTZ)))
+             OR valid_instant(f.subscribedOnData.renewedAt))
         AND (f.subscribedOnData.subscribePrice IS NULL
-             OR TRY_CAST(f.subscribedOnData.subscribePrice AS DECIMAL(18, 4))
-                BETWEEN 0 AND 1000000)
+             OR valid_price(f.subscribedOnData.subscribePrice))
         AND (f.subscribedOnData.regularPrice IS NULL
-             OR TRY_CAST(f.subscribedOnData.regularPrice AS DECIMAL(18, 4)) BETWEEN 0 AND 1000000)
+             OR valid_price(f.subscribedOnData.regularPrice))
         AND (f.subscribedOnData.discountPercent IS NULL
-             OR isfinite(TRY_CAST(f.subscribedOnData.discountPercent AS DOUBLE)))
+             OR valid_number(f.subscribedOnData.discountPercent))
         AND (f.subscribedOnData.totalSumm IS NULL
-             OR abs(TRY_CAST(f.subscribedOnData.totalSumm AS DECIMAL(18, 4))) <= 1000000)
+             OR valid_money(f.subscribedOnData.totalSumm))
         -- No period fails.
         AND coalesce(len(list_filter(f.subscribedOnData.subscribes, p -> (
-            isfinite(TRY_CAST(p.date AS TIMESTAMPTZ))
-            AND TRY_CAST(p.price AS DECIMAL(18, 4)) BETWEEN 0 AND 1000000
+            valid_instant(p.date)
+            AND valid_price(p.price)
             AND (p.regularPrice IS NULL
-                 OR TRY_CAST(p.regularPrice AS DECIMAL(18, 4)) BETWEEN 0 AND 1000000)
-            AND (p.discount IS NULL OR isfinite(TRY_CAST(p.discount AS DOUBLE)))
+                 OR valid_price(p.regularPrice))
+            AND (p.discount IS NULL OR valid_number(p.discount))
         ) IS NOT TRUE)), 0) = 0
     ) IS NOT TRUE
 ),
@@ -198,13 +196,13 @@ subscription_values AS (
         WHERE event IN ('subscriptions.new', 'subscriptions.renewed', 'subscriptions.expired')
     )
     WHERE (
-        TRY_CAST(w.user.id AS BIGINT) = TRY_CAST(w.user.id AS DOUBLE)
-        AND (w.subscribeAt IS NULL OR isfinite(TRY_CAST(w.subscribeAt AS TIMESTAMPTZ)))
-        AND (w.expiredAt IS NULL OR isfinite(TRY_CAST(w.expiredAt AS TIMESTAMPTZ)))
-        AND (w.price IS NULL OR TRY_CAST(w.price AS DECIMAL(18, 4)) BETWEEN 0 AND 1000000)
+        valid_id(w.user.id)
+        AND (w.subscribeAt IS NULL OR valid_instant(w.subscribeAt))
+        AND (w.expiredAt IS NULL OR valid_instant(w.expiredAt))
+        AND (w.price IS NULL OR valid_price(w.price))
         AND (w.regularPrice IS NULL
-             OR TRY_CAST(w.regularPrice AS DECIMAL(18, 4)) BETWEEN 0 AND 1000000)
-        AND (w.discount IS NULL OR isfinite(TRY_CAST(w.discount AS DOUBLE)))
+             OR valid_price(w.regularPrice))
+        AND (w.discount IS NULL OR valid_number(w.discount))
     ) IS NOT TRUE
 ),
 message_rows AS NOT MATERIALIZED (
@@ -239,16 +237,16 @@ message_items AS (
         FROM message_rows
     )
     WHERE (
-        TRY_CAST(m.id AS BIGINT) = TRY_CAST(m.id AS DOUBLE)
-        AND TRY_CAST(m.fromUser.id AS BIGINT) = TRY_CAST(m.fromUser.id AS DOUBLE)
-        AND isfinite(TRY_CAST(m.createdAt AS TIMESTAMPTZ))
-        AND (m.price IS NULL OR TRY_CAST(m.price AS DECIMAL(18, 4)) BETWEEN 0 AND 1000000)
-        AND (m.isFree IS NULL OR TRY_CAST(m.isFree AS BOOLEAN) IS NOT NULL)
-        AND (m.isTip IS NULL OR TRY_CAST(m.isTip AS BOOLEAN) IS NOT NULL)
-        AND (m.queueId IS NULL OR TRY_CAST(m.queueId AS BIGINT) = TRY_CAST(m.queueId AS DOUBLE))
+        valid_id(m.id)
+        AND valid_id(m.fromUser.id)
+        AND valid_instant(m.createdAt)
+        AND (m.price IS NULL OR valid_price(m.price))
+        AND (m.isFree IS NULL OR valid_boolean(m.isFree))
+        AND (m.isTip IS NULL OR valid_boolean(m.isTip))
+        AND (m.queueId IS NULL OR valid_id(m.queueId))
         -- No vault item fails.
         AND coalesce(len(list_filter(m.media, media -> (
-            media.id IS NULL OR TRY_CAST(media.id AS BIGINT) = TRY_CAST(media.id AS DOUBLE)
+            media.id IS NULL OR valid_id(media.id)
         ) IS NOT TRUE)), 0) = 0
     ) IS NOT TRUE
 ),
@@ -297,8 +295,7 @@ recipient_values AS (
     )
     WHERE (
         coalesce(s.toUser.id, s.fan.id, s.user.id) IS NULL
-        OR TRY_CAST(coalesce(s.toUser.id, s.fan.id, s.user.id) AS BIGINT)
-           = TRY_CAST(coalesce(s.toUser.id, s.fan.id, s.user.id) AS DOUBLE)
+        OR valid_id(coalesce(s.toUser.id, s.fan.id, s.user.id))
     ) IS NOT TRUE
 ),
 chat_values AS (
@@ -320,11 +317,11 @@ chat_values AS (
         FROM raw.chats
     )
     WHERE (
-        TRY_CAST(c.fan.id AS BIGINT) = TRY_CAST(c.fan.id AS DOUBLE)
+        valid_id(c.fan.id)
         AND (c.lastMessage.id IS NULL
-             OR TRY_CAST(c.lastMessage.id AS BIGINT) = TRY_CAST(c.lastMessage.id AS DOUBLE))
+             OR valid_id(c.lastMessage.id))
         AND (c.unreadMessagesCount IS NULL
-             OR TRY_CAST(c.unreadMessagesCount AS INTEGER) IS NOT NULL)
+             OR valid_count(c.unreadMessagesCount))
     ) IS NOT TRUE
 ),
 vault_values AS (
@@ -347,13 +344,13 @@ vault_values AS (
         FROM raw.vault_media
     )
     WHERE (
-        TRY_CAST(m.id AS BIGINT) = TRY_CAST(m.id AS DOUBLE)
-        AND (m.createdAt IS NULL OR isfinite(TRY_CAST(m.createdAt AS TIMESTAMPTZ)))
-        AND (m.duration IS NULL OR TRY_CAST(m.duration AS INTEGER) IS NOT NULL)
+        valid_id(m.id)
+        AND (m.createdAt IS NULL OR valid_instant(m.createdAt))
+        AND (m.duration IS NULL OR valid_count(m.duration))
         AND (m.counters.likesCount IS NULL
-             OR TRY_CAST(m.counters.likesCount AS INTEGER) IS NOT NULL)
+             OR valid_count(m.counters.likesCount))
         AND (m.counters.tipsSumm IS NULL
-             OR abs(TRY_CAST(m.counters.tipsSumm AS DECIMAL(18, 4))) <= 1000000)
+             OR valid_money(m.counters.tipsSumm))
     ) IS NOT TRUE
 ),
 checked AS (
@@ -375,15 +372,15 @@ judged AS (
             WHEN v.value IS NULL THEN CASE WHEN v.required THEN 'missing' END
             -- What a value of each kind must be.
             WHEN v.kind = 'text' THEN NULL
-            WHEN v.kind = 'id' AND TRY_CAST(v.value AS BIGINT) = TRY_CAST(v.value AS DOUBLE)
+            WHEN v.kind = 'id' AND valid_id(v.value)
                 THEN NULL
-            WHEN v.kind = 'count' AND TRY_CAST(v.value AS INTEGER) IS NOT NULL THEN NULL
-            WHEN v.kind = 'money' AND abs(TRY_CAST(v.value AS DECIMAL(18, 4))) <= 1000000 THEN NULL
-            WHEN v.kind = 'price' AND TRY_CAST(v.value AS DECIMAL(18, 4)) BETWEEN 0 AND 1000000
+            WHEN v.kind = 'count' AND valid_count(v.value) THEN NULL
+            WHEN v.kind = 'money' AND valid_money(v.value) THEN NULL
+            WHEN v.kind = 'price' AND valid_price(v.value)
                 THEN NULL
-            WHEN v.kind = 'number' AND isfinite(TRY_CAST(v.value AS DOUBLE)) THEN NULL
-            WHEN v.kind = 'instant' AND isfinite(TRY_CAST(v.value AS TIMESTAMPTZ)) THEN NULL
-            WHEN v.kind = 'boolean' AND TRY_CAST(v.value AS BOOLEAN) IS NOT NULL THEN NULL
+            WHEN v.kind = 'number' AND valid_number(v.value) THEN NULL
+            WHEN v.kind = 'instant' AND valid_instant(v.value) THEN NULL
+            WHEN v.kind = 'boolean' AND valid_boolean(v.value) THEN NULL
             -- Why one is not.
             WHEN v.kind = 'id' THEN 'not a whole number within 64 bits'
             WHEN v.kind = 'count' THEN 'not an integer within 32 bits'
