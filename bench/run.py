@@ -19,6 +19,8 @@
 6. Publishing to the Postgres marts (rows/s) and runs per hour, parallel against serial.
 7. The periodic sync at 200 creators with 150 ms per API request: a rotation's length, requests
    per minute, orchestration seconds per creator, creators kept within 45 minutes.
+8. A blast to 100,000 fans through the simulator: messages per second, send requests against
+   the fewest the endpoint allows, and a re-run once finished (no request).
 
 Every step runs in a process of its own, so each peak resident memory is that step's alone.
 Sizes can be lowered for a quick look: BENCH_FANS, BENCH_TRANSACTIONS, BENCH_MESSAGES, BENCH_CREATORS.
@@ -91,6 +93,7 @@ def main() -> None:
     print(f"publish analysts' file ({published['fan_profile']:,} fan_profile rows): "
           f"{published['seconds']:.1f} s, peak {rss:.2f} GiB")
 
+    from bench.blast import main as blast_main
     from bench.classifier import main as classifier_main
     from bench.freshness import main as freshness_main
     from bench.postgres import main as postgres_main
@@ -119,6 +122,8 @@ def main() -> None:
     postgres_main()
     print()
     rotation_main()
+    print()
+    blast_main()
 
 
 if __name__ == "__main__":

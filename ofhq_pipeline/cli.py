@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ofhq_pipeline.blasts.commands import send_command
 from ofhq_pipeline.intelligence.commands import classify
 from ofhq_pipeline.realtime.commands import webhooks
 from ofhq_pipeline.realtime.daemon import daemon
@@ -82,6 +83,7 @@ main.add_command(webhooks)
 main.add_command(daemon)
 main.add_command(classify)
 main.add_command(access)
+segments.add_command(send_command)
 main.add_command(segments)
 main.add_command(vault)
 
@@ -145,8 +147,31 @@ def demo(seed: int, scale: float) -> None:
     print_summary(Paths.from_env())
     print_invariants(Paths.from_env())
     console.print(report_summary())
+    print_blast_preview(Paths.from_env())
     if any(not r.success for r in runs):
         sys.exit(1)
+
+
+def print_blast_preview(paths: Paths) -> None:
+    """A dry run of a blast to the largest segment of one creator: who it would reach, who it
+    leaves out and why (nothing is sent)."""
+    from ofhq_pipeline.blasts.commands import run_blast, summary
+    from ofhq_pipeline.blasts.plan import BlastRequest
+
+    with duckdb.connect(str(paths.analysts_marts), read_only=True) as con:
+        largest = con.execute("SELECT segment, creator_id FROM marts.segment_members "
+                              "GROUP BY ALL ORDER BY count(*) DESC, 1, 2 LIMIT 1").fetchone()
+    if largest is None:
+        return
+    segment, creator_id = largest
+    request = BlastRequest(segment=segment, text="Something new, just for you",
+                           blast_id="demo-dry-run")
+    console.print(f"\n[bold]A blast to segment {segment}[/] for {creator_id}, dry run "
+                  "(`ofhq segments send NAME --text ... --confirm` sends):")
+    for _, result in run_blast(request, [creator_id]):
+        for line in summary(result):
+            if not line.startswith(("sample", "excluded_sample")):
+                console.print(f"  {line}", markup=False)
 
 
 def demo_as_of(agency) -> datetime:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
+from ofhq_pipeline.defs.blasts.assets import blast_sends
+from ofhq_pipeline.defs.blasts.jobs import segment_blast_job
+from ofhq_pipeline.defs.blasts.sensors import blast_outcomes_sensor
 from ofhq_pipeline.defs.chatters.assets import chatter_assets
 from ofhq_pipeline.defs.intelligence.assets import intelligence_assets
 from ofhq_pipeline.defs.intelligence.sensors import build_reclassify_sensor
@@ -33,6 +36,7 @@ from ofhq_pipeline.defs.vault.assets import vault_assets
 from ofhq_pipeline.defs.warehouse.assets import publish_marts
 from ofhq_pipeline.resources.alert_rules import AlertRules
 from ofhq_pipeline.resources.api import OfapiResource
+from ofhq_pipeline.resources.blasts import BlastSettingsResource
 from ofhq_pipeline.resources.chatters import ChattersResource
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.landing import LandingResource
@@ -63,6 +67,7 @@ def resources() -> dict[str, dg.ConfigurableResource]:
         "landing": LandingResource(url=env_or("OFHQ_LANDING_URL")),
         "telegram": TelegramResource.from_env(),
         "alert_rules": AlertRules(),
+        "blast_settings": BlastSettingsResource(),
         "classifier": OpenAIClassifierResource.from_env(),
         "chatters": ChattersResource.from_env(),
         "vault_tagger": VaultTaggerResource.from_env(),
@@ -84,6 +89,7 @@ def build_definitions() -> dg.Definitions:
             *intelligence_assets,
             *vault_assets,
             *segment_assets,
+            blast_sends,
             *chatter_assets,
             *report_assets,
         ],
@@ -94,6 +100,7 @@ def build_definitions() -> dg.Definitions:
             realtime_update_job,
             stage_decay_job,
             system_report_job,
+            segment_blast_job,
         ],
         schedules=[
             periodic_sync_schedule,
@@ -105,6 +112,7 @@ def build_definitions() -> dg.Definitions:
             webhook_sensor,
             build_reclassify_sensor(realtime_update_job),
             creator_marts_sensor,
+            blast_outcomes_sensor,
         ],
         resources=resources(),
     )

@@ -31,6 +31,7 @@ DOMAIN_OWNERS = {
     "vault": "team:content",
     "ltv": "team:finance-analytics",
     "segments": "team:fan-analytics",
+    "blasts": "team:fan-analytics",
     "chatters": "team:chatter-ops",
     "publish": "team:data-engineering",
     "report": "team:data-engineering",
@@ -154,6 +155,12 @@ MODELS: tuple[Model, ...] = (
       built_by="chat_qa_reviews"),
     # ---- segments: one asset per segment of segments.yaml (see `segment_model`) -------------
     m("marts/segment_members", domain="segments", built_by="segment_members"),
+    # ---- blasts: a segment's mass message, sent by its own job; its results rebuilt with the
+    # marts (the ledger of sends is read into the session: defs/blasts/assets.py)
+    m("blasts/sends", "marts/segment_members", "marts/fan_profile", "marts/fan_asset_status",
+      "marts/fan_recommendations", "staging/messages", domain="blasts", built_by="blast_sends"),
+    m("marts/blast_recipients", "blasts/sends", "marts/transactions", domain="blasts"),
+    m("marts/blasts", "marts/blast_recipients", domain="blasts"),
     # ---- publishing ------------------------------------------------------------------------
     m("marts/fan_agency", "marts/fan_profile", domain="lifecycle", built_by="publish_marts"),
     m("marts/system_stats", domain="publish", built_by="publish_marts"),

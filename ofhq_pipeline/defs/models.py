@@ -30,7 +30,8 @@ from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
 
 DOMAIN_TAG = "ofhq/domain"
-KINDS = {"raw": {"parquet"}, "published": {"duckdb"}, "report": {"html"}}
+KINDS = {"raw": {"parquet"}, "published": {"duckdb"}, "report": {"html"},
+         "blasts": {"duckdb", "sqlalchemy"}}
 
 
 def domains(*names: str) -> dg.AssetSelection:

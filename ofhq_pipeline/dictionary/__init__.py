@@ -41,7 +41,7 @@ DOCS_PATH = Path(__file__).resolve().parents[2] / "docs" / "data-dictionary.md"
 # The files, in the order of the generated page: the analysts' tables by domain, fan tables
 # first; then the pipeline's layers (raw, staging, intermediate) in the order data flows.
 FILES = ("fan_profile", "lifecycle", "intelligence", "ltv", "money", "vault", "segments",
-         "chatters", "system", "raw", "staging")
+         "blasts", "chatters", "system", "raw", "staging")
 LAYER_ORDER = ("raw", "staging", "intermediate")
 
 TABLES: dict[str, Table] = load_tables(Path(__file__).parent, FILES)

@@ -51,6 +51,8 @@ FLOWS = [
      "creator_discovery_schedule: hourly"),
     ("Report", "system_report", "analysts' file → this report",
      "system_report_schedule: hourly"),
+    ("Blasts", "segment_blast", "segment → ledger → mass messages (API) → marts.blasts",
+     "`ofhq segments send NAME ... --confirm`, or the launchpad with ofhq/blast_* tags"),
 ]
 
 
@@ -83,6 +85,7 @@ class ReportData:
     rejects: list[RejectsSummary] = field(default_factory=list)  # creators with rejected rows
     invariants: InvariantSummary | None = None  # the fan profile's cross-field rules
     sync_capacity: SyncCapacity | None = None  # what the periodic sync keeps fresh
+    blasts: list[tuple] = field(default_factory=list)  # the latest rows of marts.blasts (BLASTS)
 
     @property
     def fans(self) -> int:
@@ -142,6 +145,8 @@ def collect(
             data.people = con.execute(
                 "SELECT count(*), count(*) FILTER (WHERE creators_followed > 1) "
                 "FROM marts.fan_agency").fetchone()
+        if "blasts" in tables:
+            data.blasts = con.execute(BLASTS).fetchall()
         if "chatter_performance_daily" in tables:
             data.chatter_leaderboard = chatter_leaderboard(con)  # the last 7 days in the file
     finally:
@@ -169,6 +174,42 @@ FROM days
 LEFT JOIN daily USING (day)
 ORDER BY days.day
 """
+
+
+# The latest blasts, newest first: what went out, what came back, what it added over the holdout.
+BLASTS = """
+SELECT blast_id, creator_id, segment, planned_at, sent, failed, scheduled + pending, held_out,
+       excluded, unlocks, unlock_revenue_cents, revenue_per_sent_fan_cents,
+       revenue_per_held_out_fan_cents, uplift_per_fan_cents, uplift_ci_low_cents,
+       uplift_ci_high_cents, windows_complete
+FROM marts.blasts
+ORDER BY planned_at DESC, blast_id, creator_id
+LIMIT 20
+"""
+BLASTS_HEADER = ["blast", "creator", "segment", "planned", "sent", "failed", "not yet sent",
+                 "held out", "excluded", "unlocks", "7-day revenue per fan (sent / held out)",
+                 "uplift per fan (95% interval)"]
+BLASTS_INTRO = ("Each blast's fans are compared with a random holdout that was never sent it: "
+                "revenue per fan in the 7 days after, and the difference with its 95% interval. "
+                "Figures marked (so far) still grow until every window has closed.")
+
+
+def blast_rows(data: ReportData) -> list[list[object]]:
+    def cents(value: float | None) -> str:
+        if value is None:
+            return "-"
+        return ("−" if value < 0 else "") + money(abs(round(value)))
+
+    rows = []
+    for (blast_id, creator, segment, planned, sent, failed, waiting, held, excluded, unlocks,
+         unlocked_cents, per_sent, per_held, uplift, low, high, complete) in data.blasts:
+        interval = "" if low is None else f" ({cents(low)} to {cents(high)})"
+        rows.append([blast_id, creator, segment, stamp(planned), f"{sent:,}", f"{failed:,}",
+                     f"{waiting:,}", f"{held:,}", f"{excluded:,}",
+                     f"{unlocks:,} ({money(unlocked_cents)})",
+                     f"{cents(per_sent)} / {cents(per_held)}",
+                     cents(uplift) + interval + ("" if complete else " (so far)")])
+    return rows
 
 
 def collect_rejects(lake_root: Path) -> list[RejectsSummary]:
@@ -357,6 +398,9 @@ def render_markdown(data: ReportData) -> str:
                       [[layer, name, f"{n:,}"] for layer, name, n in data.table_counts])
     if data.chatter_leaderboard:
         lines += ["## Chatters (last 7 days)", "", data.chatter_leaderboard, ""]
+    if data.blasts:
+        lines += ["## Blasts", "", BLASTS_INTRO, ""]
+        lines += md_table(BLASTS_HEADER, blast_rows(data))
     if data.invariants:
         lines += ["## Fan profile invariants", "", data.invariants.markdown()]
     lines += ["## Rejected raw rows", "", REJECTS_INTRO, ""]
@@ -530,6 +574,8 @@ def render_html(data: ReportData) -> str:
         html_table(["layer", "table", "rows"],
                    [[layer, name, f"{n:,}"] for layer, name, n in data.table_counts]),
         *invariants_html(data.invariants),
+        *([f"<h2>Blasts</h2><p class=muted>{esc(BLASTS_INTRO)}</p>",
+           html_table(BLASTS_HEADER, blast_rows(data))] if data.blasts else []),
         f"<h2>Rejected raw rows</h2><p class=muted>{esc(REJECTS_INTRO)}</p>",
         html_table(REJECTS_HEADER, rejects_rows(data)) if data.rejects else "<p>none</p>",
         "<h2>What is tracked per fan</h2>", *dictionary,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ofhq_pipeline.blasts.ledger import BlastLedger
 from ofhq_pipeline.realtime.landing import LandingStore, landing_url_from_env
 from ofhq_pipeline.resources.locked import DeploymentLockedResource, locked_field
 
@@ -19,3 +20,7 @@ class LandingResource(DeploymentLockedResource):
 
     def store(self) -> LandingStore:
         return LandingStore(self.url or landing_url_from_env())
+
+    def blast_ledger(self) -> BlastLedger:
+        """The blasts' ledger, in the same database (ofhq_pipeline/blasts/ledger.py)."""
+        return BlastLedger(self.url or landing_url_from_env())

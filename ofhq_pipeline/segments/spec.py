@@ -3,6 +3,7 @@
     segments:
       - name: whales_cooling_off            # [a-z][a-z0-9_]*, the asset is segments/<name>
         description: Whales drifting away    # shown in the UI
+        include_expired: false               # may a blast reach fans whose subscription ended?
         where:                               # a list means all of them
           - {field: price_range, op: eq, value: whale}
           - {field: stage, op: in, value: [cooling_off, at_risk]}
@@ -51,7 +52,7 @@ from ofhq_pipeline.segments.fields import (
 from ofhq_pipeline.settings import PROJECT_ROOT, parse_instant
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
-SEGMENT_KEYS = {"name", "description", "where"}
+SEGMENT_KEYS = {"name", "description", "where", "include_expired"}
 DEFAULT_PATH = PROJECT_ROOT / "segments.yaml"
 NO_VALUE = {"is_null", "is_not_null", "is_empty", "is_not_empty"}
 
@@ -68,6 +69,8 @@ class Segment:
     condition: str  # a boolean SQL expression over the base relation `b`
     params: tuple
     sources: frozenset[str] = field(default_factory=frozenset)  # marts the condition reads
+    # A blast to the segment also sends to fans whose subscription expired (left out by default).
+    include_expired: bool = False
 
     @property
     def definition_hash(self) -> str:
@@ -276,11 +279,14 @@ def compile_segment(raw: Any, index: int = 0) -> Segment:
     description = raw.get("description") or ""
     if not isinstance(description, str):
         raise SegmentError(f"segment '{name}': description must be text")
+    include_expired = raw.get("include_expired", False)
+    if not isinstance(include_expired, bool):
+        raise SegmentError(f"segment '{name}': include_expired must be true or false")
     compiler = _Compiler(name)
     condition = compiler.node(raw["where"], "where")
     return Segment(name=name, description=description.strip(), where=raw["where"],
                    condition=condition, params=tuple(compiler.params),
-                   sources=frozenset(compiler.sources))
+                   sources=frozenset(compiler.sources), include_expired=include_expired)
 
 
 def parse_segments(data: Any, origin: str = "segments.yaml") -> list[Segment]:

@@ -3,6 +3,10 @@
 Every list endpoint is a generator of pages (lists of items exactly as received), so callers
 decide how much to hold in memory. Errors name the endpoint, the creator and, for bad items, the
 field. The key is sent in a header and appears in no error, log or metadata.
+
+A GET is retried on any failure; a POST acts (a mass message goes out), so it is retried only
+when the API surely took nothing, and an unknown outcome is `AmbiguousSend`: the caller reads
+the queue to learn what happened instead of sending twice.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +27,9 @@ from ofhq_pipeline.source.contract import CONTRACTS, missing_field, unknown_fiel
 FANS_PAGE = 20  # the API's maximum for fans/all
 PAGE = 100
 MAX_PAGES = 1_000_000  # a guard against an API that says hasMore forever
+# Transport errors raised before the request went out: repeating such a POST cannot act twice.
+NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+RECONCILE = ": the API may have taken it, so read the queue before sending again"
 
 
 class OfapiError(RuntimeError):
@@ -36,6 +43,12 @@ class OfapiError(RuntimeError):
 
 class ContractError(OfapiError):
     """An answer that breaks the source contract: not JSON, or a required field missing."""
+
+
+class AmbiguousSend(OfapiError):
+    """A POST whose outcome is unknown: the API may have taken it (a 5xx answer, a read timeout,
+    a connection dropped after the request was sent). Sending it again could act twice: the
+    caller must reconcile (read the queue) rather than resend."""
 
 
 @dataclass
@@ -116,12 +129,40 @@ class OfapiClient:
 
     def get(self, path: str, params: dict | None, *, endpoint: str, creator_id: str | None) -> dict:
         """One JSON answer, retried on 429, 5xx and transport errors; the body's `data` checked."""
+        return self.request(
+            lambda: self.http.get(path, params=params),
+            endpoint=endpoint, creator_id=creator_id, repeatable=True,
+        )
+
+    def post(self, path: str, payload: dict, *, endpoint: str, creator_id: str | None) -> dict:
+        """One JSON answer to a POST, retried only when the API surely took nothing (a 429, a
+        connection never made); a 5xx or a connection lost once sent is `AmbiguousSend` at once."""
+        return self.request(
+            lambda: self.http.post(path, json=payload),
+            endpoint=endpoint, creator_id=creator_id, repeatable=False,
+        )
+
+    def request(
+        self,
+        send: Callable[[], httpx.Response],
+        *,
+        endpoint: str,
+        creator_id: str | None,
+        repeatable: bool,
+    ) -> dict:
+        """`send()` until a JSON answer, up to `max_attempts`: a 429 waits as the API says, a
+        transport error backs off. Unless `repeatable`, whatever may have reached the API (a 5xx,
+        a transport error after sending) raises `AmbiguousSend` instead of repeating."""
         for attempt in range(self.max_attempts):
             last = attempt == self.max_attempts - 1
             self.requests_made += 1
             try:
-                response = self.http.get(path, params=params)
+                response = send()
             except httpx.TransportError as exc:  # connection refused, reset, timeouts
+                if not repeatable and not isinstance(exc, NOTHING_SENT):
+                    raise AmbiguousSend(
+                        endpoint, creator_id, f"{type(exc).__name__} once sent{RECONCILE}"
+                    ) from None
                 if last:
                     raise OfapiError(
                         endpoint, creator_id, f"{type(exc).__name__} after {attempt + 1} attempts"
@@ -129,6 +170,11 @@ class OfapiClient:
                 self.retries += 1
                 self.sleep(self.backoff(attempt))
                 continue
+            if response.status_code >= 500 and not repeatable:
+                raise AmbiguousSend(
+                    endpoint, creator_id,
+                    f"HTTP {response.status_code}: {error_text(response)}{RECONCILE}",
+                )
             if response.status_code == 429 or response.status_code >= 500:
                 if last:
                     raise OfapiError(
@@ -200,6 +246,10 @@ class OfapiClient:
             if extra:
                 self.unknown_fields.setdefault(kind, set()).update(extra)
         return items
+
+    def checked_item(self, item: Any, kind: str, *, endpoint: str, creator_id: str | None) -> dict:
+        """A single object answer (`data`), checked against its contract."""
+        return self.checked([item], kind, endpoint=endpoint, creator_id=creator_id, field="data")[0]
 
     def list_page(
         self, path: str, params: dict, kind: str, *, endpoint: str, creator_id: str
@@ -335,6 +385,50 @@ class OfapiClient:
                 return
             params = {**params, "id": min(int(m["id"]) for m in items)}
         raise ContractError(endpoint, creator_id, f"more than {MAX_PAGES} pages")
+
+    def send_mass_message(
+        self,
+        creator_id: str,
+        *,
+        fan_ids: list[int],
+        text: str,
+        price_cents: int,
+        media_ids: list[int],
+        scheduled_at: datetime | None = None,
+    ) -> dict:
+        """Queue one mass message ("Send Mass Message"); the queue item the API answers.
+
+        Not repeated once it may have reached the API: `AmbiguousSend` means read the queue
+        (`mass_message_queue`) to learn whether it was taken. A naive `scheduled_at` is UTC.
+        """
+        path = f"/api/{creator_id}/mass-messaging"
+        endpoint = f"POST {path}"
+        payload: dict[str, Any] = {
+            "userIds": list(fan_ids), "text": text, "price": price_cents / 100,
+            "mediaFiles": list(media_ids),
+        }
+        if scheduled_at is not None:
+            moment = scheduled_at if scheduled_at.tzinfo else scheduled_at.replace(tzinfo=UTC)
+            payload["scheduledDate"] = moment.astimezone(UTC).isoformat()
+        body = self.post(path, payload, endpoint=endpoint, creator_id=creator_id)
+        return self.checked_item(body["data"], "mass_message", endpoint=endpoint, creator_id=creator_id)
+
+    def mass_message_queue(self, creator_id: str) -> list[dict]:
+        """The creator's mass-message queue ("List Mass Message Queue"), as the API orders it."""
+        path = f"/api/{creator_id}/mass-messaging"
+        items, _, _ = self.list_page(
+            path, None, "mass_message", endpoint=f"GET {path}", creator_id=creator_id
+        )
+        return items
+
+    def mass_message(self, creator_id: str, queue_id: int) -> dict:
+        """One queue item ("Get Mass Message"), its `recipients` as received."""
+        endpoint = f"GET /api/{creator_id}/mass-messaging/{{queue_id}}"
+        body = self.get(
+            f"/api/{creator_id}/mass-messaging/{int(queue_id)}", None,
+            endpoint=endpoint, creator_id=creator_id,
+        )
+        return self.checked_item(body["data"], "mass_message", endpoint=endpoint, creator_id=creator_id)
 
 
 def item_id(item: object) -> object:

@@ -87,6 +87,14 @@ CONTRACTS: dict[str, ObjectContract] = {
             ("id", "type"),
             frozenset({"id", "type", "createdAt", "duration", "counters"}),
         ),
+        ObjectContract(
+            "mass_message",
+            ("id", "date"),
+            frozenset({"id", "date", "text", "price", "isFree", "mediaFiles", "isReady", "isDone",
+                       "total", "pending", "sentCount", "failedCount", "canUnsend",
+                       "unsendSeconds", "hasError", "isCanceled", "isCouplePeopleMedia",
+                       "recipients"}),
+        ),
     )
 }
 

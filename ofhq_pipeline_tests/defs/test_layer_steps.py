@@ -8,11 +8,12 @@ from datetime import timedelta
 import dagster as dg
 
 from ofhq_pipeline import registry
+from ofhq_pipeline.defs.marts.assets import mart_assets
 from ofhq_pipeline.defs.marts.layers import STEP_NAMES
 from ofhq_pipeline.defs.models import spec
 from ofhq_pipeline.defs.partitions import creator_partitions
 from ofhq_pipeline.defs.realtime.jobs import realtime_update_job
-from ofhq_pipeline.defs.source.jobs import creator_marts_job, creator_sync_job
+from ofhq_pipeline.defs.source.jobs import BATCH_PATH, creator_marts_job, creator_sync_job
 from ofhq_pipeline.realtime.landing import LandingStore, landing_url_from_env
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
@@ -74,15 +75,17 @@ def test_a_sync_builds_its_whole_selection_in_a_handful_of_steps(monkeypatch, tm
     assert set(built_by(instance, run.marts_run_id)) == keys(creator_marts_job.selection, defs)
     by_step = {key: step for run_id in run.run_ids for key, step in
                built_by(instance, run_id).items()}
-    batch_path = dg.AssetSelection.all() - dg.AssetSelection.groups("report") - \
-        dg.AssetSelection.assets(["raw", "accounts"])
-    assert set(by_step) == keys(batch_path, defs)  # every asset a sync always built
-    assert {by_step[k] for k in LAYER_MODELS} == set(STEP_NAMES)  # all SQL models: two steps
+    assert set(by_step) == keys(BATCH_PATH, defs)  # every asset a sync always built
+    # All SQL models: three steps (from staging; after the classifier; the blasts' results,
+    # which read the ledger the blast step writes).
+    layer_steps = {step.node_def.name for step in mart_assets}
+    assert {by_step[k] for k in LAYER_MODELS} == layer_steps
+    assert len(layer_steps) == 3 and set(STEP_NAMES) < layer_steps
     # Past staging: the two layer steps, the Python steps, a step per segment and their union.
     segments = len(load_segments(segments_path())) + 1
     later = {step for key, step in by_step.items()
              if key.split("/", 1)[0] not in ("raw", "staging")}
-    assert len(later) <= len(STEP_NAMES) + PYTHON_STEPS + segments
+    assert len(later) <= len(layer_steps) + PYTHON_STEPS + segments
     assert set().union(*(steps(instance, run_id, dg.DagsterEventType.STEP_SUCCESS)
                          for run_id in run.run_ids)) == set(by_step.values())
     # Every model reports the seconds its own work took, so a run's time splits into work and
@@ -183,8 +186,9 @@ def stand_in_staging(changed: bool) -> dg.AssetsDefinition:
     return staging
 
 
-# Everything below raw (the API) and beside the report (the agency's, not the creator's).
-BELOW_RAW = dg.AssetSelection.all() - dg.AssetSelection.groups("raw", "report")
+# Everything below raw (the API) and beside the report (the agency's, not the creator's) and the
+# blasts' sending (a job of its own).
+BELOW_RAW = dg.AssetSelection.all() - dg.AssetSelection.groups("raw", "report", "blasts")
 
 
 def run_below_staging(tmp_path, instance, *, changed: bool):
@@ -218,7 +222,7 @@ def test_when_staging_yields_its_tables_the_same_selection_builds_everything(tmp
 
     assert steps(instance, result.run_id, dg.DagsterEventType.STEP_SUCCESS) == nodes
     by_step = built_by(instance, result.run_id)
-    assert {by_step[k] for k in LAYER_MODELS} == set(STEP_NAMES)
+    assert {by_step[k] for k in LAYER_MODELS} == {step.node_def.name for step in mart_assets}
     manifest = lake.read_manifest(CREATOR)
     assert {"fan_profile", "transactions", "fan_ltv"} <= set(manifest)
     assert lake.paths.analysts_marts.exists()

@@ -82,3 +82,12 @@ def test_ofhq_demo_prints_the_marts_of_the_analysts_file():
     printed = printed_table(out, "layer", "table", "rows")
     assert sorted((layer, t, number(n)) for layer, t, n in printed) == sorted(stats)
     assert any(n > 0 for *_, n in stats)
+    assert "A blast to segment" in out and "to_send: " in out  # the demo's dry run
+
+    # A dry run from the command line: who would get it and who not; nothing sent or recorded.
+    [creator] = [c for c, *_ in creators]
+    dry = ofhq("segments", "send", "ready_to_buy", "--text", "hi", "--creator", creator)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "dry run" in dry.stdout and "excluded_by_reason: " in dry.stdout
+    refused = ofhq("segments", "send", "ready_to_buy", "--text", "hi", "--price", "250")
+    assert refused.returncode != 0 and "ofhq/blast_price" in refused.stdout + refused.stderr

@@ -13,7 +13,7 @@ STAGE_DECAY_TRIGGER = {"ofhq/trigger": "stage_decay"}
 stage_decay_job = dg.define_asset_job(
     "stage_decay",
     selection=dg.AssetSelection.groups("staging", "intermediate", "marts", "published")
-    - domains("intelligence", "vault", "ltv", "chatters", "segments"),
+    - domains("intelligence", "vault", "ltv", "chatters", "segments", "blasts"),
     partitions_def=creator_partitions,
     executor_def=dg.in_process_executor,
     description="Rebuilds one creator's staging, marts and lifecycle as of the run's instant from "

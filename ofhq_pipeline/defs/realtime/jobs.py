@@ -13,10 +13,10 @@ from ofhq_pipeline.defs.partitions import creator_partitions
 realtime_update_job = dg.define_asset_job(
     "realtime_update",
     # What one event can change for analysts now; chatter KPIs, the vault, segments, lifetime
-    # value and the report change with time rather than with one event: the periodic sync and
+    # value, the blasts' results and the report change with time rather than with one event: the periodic sync and
     # their schedules keep them fresh, and every real-time run stays short.
     selection=dg.AssetSelection.assets(["raw", "webhook_events"]).downstream()
-    - domains("chatters", "vault", "segments", "ltv", "report"),
+    - domains("chatters", "vault", "segments", "ltv", "report", "blasts"),
     partitions_def=creator_partitions,
     executor_def=dg.in_process_executor,
     description="Applies one creator's landed webhook events to the marts and sends alerts.",

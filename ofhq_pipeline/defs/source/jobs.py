@@ -18,9 +18,10 @@ discover_creators_job = dg.define_asset_job(
     description="Reads GET /api/accounts and updates the creator partitions.",
 )
 
-# One creator's assets of the batch path: all but the accounts and the agency-wide report.
+# One creator's assets of the batch path: all but the accounts, the agency-wide report and the
+# blasts' sending (a blast is its own job, segment_blast; its result marts are rebuilt here).
 BATCH_PATH = (dg.AssetSelection.all() - dg.AssetSelection.assets(["raw", "accounts"])
-              - dg.AssetSelection.groups("report"))
+              - dg.AssetSelection.groups("report", "blasts"))
 # What a sync run holds: the API feeds, the landed webhook events, and staging.
 SYNC_GROUPS = ("raw", "staging")
 

@@ -6,11 +6,13 @@ Frames are partitioned per creator and sorted once, when the app is created; a r
 binary-searches numpy arrays and renders the rows of its page.
 
 Quirks of the real API, on request: short pages (fewer items than `limit` while `hasMore` is
-true), a 429 every Nth request with `Retry-After: 0`, and a bearer key.
+true), a 429 every Nth request with `Retry-After: 0`, and a bearer key. Mass messaging (the only
+API state a request changes) lives in `mass_messaging.py`; this module only routes to it.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import socket
@@ -289,7 +291,12 @@ class Simulator:
     """What the HTTP app serves; kept on `app.state.sim`."""
 
     def __init__(self, agency: Agency, *, clock: datetime | None = None, api_key: str | None = None,
-                 short_pages: bool = True, throttle_every: int = 0, retry_after: int = 1) -> None:
+                 short_pages: bool = True, throttle_every: int = 0, retry_after: int = 1,
+                 mass_message_max_users: int = 1_000, mass_messages_per_minute: int = 0,
+                 mass_message_restricted_share: float = 0.01) -> None:
+        # Imported here: mass messaging builds on this module (HttpError, parse_instant).
+        from ofhq_pipeline.source.simulator.mass_messaging import MassMessaging
+
         self.agency = agency
         self.creators = _index(agency)
         self.api_key = api_key
@@ -305,6 +312,9 @@ class Simulator:
         self.served = 0
         self._minute = (int(time.monotonic() // 60), 0)
         self._chats: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+        self.mass_messaging = MassMessaging(
+            self, max_users=mass_message_max_users, per_minute=mass_messages_per_minute,
+            restricted_share=mass_message_restricted_share)
 
     # -- clock and stats
 
@@ -583,10 +593,15 @@ def _required_time_param(request: Request, name: str) -> datetime:
 
 
 def create_app(agency: Agency, *, clock: datetime | None = None, api_key: str | None = None,
-               short_pages: bool = True, throttle_every: int = 0, retry_after: int = 1) -> Starlette:
+               short_pages: bool = True, throttle_every: int = 0, retry_after: int = 1,
+               mass_message_max_users: int = 1_000, mass_messages_per_minute: int = 0,
+               mass_message_restricted_share: float = 0.01) -> Starlette:
     """The simulator as an ASGI app; its state is `app.state.sim` (a Simulator)."""
     sim = Simulator(agency, clock=clock, api_key=api_key, short_pages=short_pages,
-                    throttle_every=throttle_every, retry_after=retry_after)
+                    throttle_every=throttle_every, retry_after=retry_after,
+                    mass_message_max_users=mass_message_max_users,
+                    mass_messages_per_minute=mass_messages_per_minute,
+                    mass_message_restricted_share=mass_message_restricted_share)
 
     def api(name: str, method) -> Any:
         async def endpoint(request: Request) -> Response:
@@ -596,7 +611,8 @@ def create_app(agency: Agency, *, clock: datetime | None = None, api_key: str | 
             sim.counts[name] += 1
             sim.now = sim.clock_us  # one instant per request, even if the clock moves meanwhile
             try:
-                return method(request)
+                response = method(request)  # a POST's handler is async: it awaits the body
+                return await response if inspect.isawaitable(response) else response
             except HttpError as exc:
                 return JSONResponse({"error": exc.message}, status_code=exc.status)
         return endpoint
@@ -612,6 +628,7 @@ def create_app(agency: Agency, *, clock: datetime | None = None, api_key: str | 
     async def stats_endpoint(request: Request) -> Response:
         return JSONResponse(sim.stats())
 
+    mass = sim.mass_messaging
     routes = [
         Route("/api/accounts", api("accounts", sim.accounts)),
         Route("/api/{account_id}/fans/all", api("fans", sim.fans)),
@@ -621,6 +638,12 @@ def create_app(agency: Agency, *, clock: datetime | None = None, api_key: str | 
         Route("/api/{account_id}/chats", api("chats", sim.chats)),
         Route("/api/{account_id}/chats/{fan_id}/messages", api("messages", sim.messages)),
         Route("/api/{account_id}/media/vault", api("vault", sim.vault)),
+        Route("/api/{account_id}/mass-messaging", api("mass_message_send", mass.send_endpoint),
+              methods=["POST"]),
+        Route("/api/{account_id}/mass-messaging", api("mass_message_queue", mass.queue_endpoint),
+              methods=["GET"]),
+        Route("/api/{account_id}/mass-messaging/{queue_id}", api("mass_message", mass.item_endpoint),
+              methods=["GET"]),
         Route("/_sim/clock", clock_endpoint, methods=["GET", "POST"]),
         Route("/_sim/stats", stats_endpoint),
     ]

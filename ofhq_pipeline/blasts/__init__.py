@@ -1,0 +1,1 @@
+"""Blasts: mass messages to a segment, recorded before they are sent, measured after."""
