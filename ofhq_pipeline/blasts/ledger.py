@@ -182,18 +182,23 @@ class BlastLedger:
                 blasts.c.creator_id == creator_id, blasts.c.blast_id == blast_id)).first()
         return None if row is None else Blast.from_row(row)
 
+    def recorded(self, blast: Blast) -> Blast | None:
+        """The blast as recorded when it was planned (None: never), or `BlastConflict` when it
+        was planned with other parameters than `blast`'s."""
+        known = self.blast(blast.creator_id, blast.blast_id)
+        if known is not None and known.parameters_sha256 != blast.parameters_sha256:
+            raise BlastConflict(
+                f"blast {blast.blast_id!r} of creator {blast.creator_id} was planned with "
+                "other parameters (segment, text, media, price or time); a re-run must "
+                "repeat them, a new blast needs a new id")
+        return known
+
     def record_plan(self, blast: Blast, recipients: pl.DataFrame) -> bool:
         """The blast and every recipient row, in one transaction; False (nothing written) when
         the blast was recorded before with the same parameters, `BlastConflict` when with other
         ones. `recipients` has fan_id, cohort, reason, price_cents, price_basis, scheduled_at,
         chunk_no."""
-        known = self.blast(blast.creator_id, blast.blast_id)
-        if known is not None:
-            if known.parameters_sha256 != blast.parameters_sha256:
-                raise BlastConflict(
-                    f"blast {blast.blast_id!r} of creator {blast.creator_id} was planned with "
-                    "other parameters (segment, text, media, price or time); a re-run must "
-                    "repeat them, a new blast needs a new id")
+        if self.recorded(blast) is not None:
             return False
         stamped = now()
         rows = recipients.with_columns(

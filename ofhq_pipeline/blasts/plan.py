@@ -106,7 +106,7 @@ class BlastRequest:
             return None
         try:
             cents = round(float(self.price) * 100)
-        except ValueError:
+        except (ValueError, OverflowError):  # "abc", "nan", "inf"
             raise BlastRequestError(f"{TAGS['price']}: {self.price!r} is neither a price in "
                                     f"dollars nor '{RECOMMENDED}'") from None
         if cents != 0 and not MIN_PRICE_CENTS <= cents <= MAX_PRICE_CENTS:
@@ -128,14 +128,14 @@ class BlastRequest:
             raise BlastRequestError(f"{TAGS['at']}: {self.at!r} is neither 'now', 'best' nor "
                                     "an ISO-8601 instant") from None
 
-    def parameters_sha256(self, creator_id: str, settings: BlastSettings) -> str:
+    def parameters_sha256(self, creator_id: str) -> str:
         """What makes two runs the same blast: a re-run with other parameters is refused. The
-        values as understood, not as typed ("15" and "15.00" are one price)."""
+        values as understood, not as typed ("15" and "15.00" are one price). The deployment's
+        settings are not among them: they shape the plan, which a re-run never makes again."""
         scheduled = self.scheduled_for
         text = json.dumps([creator_id, self.segment, self.text, list(self.media_ids),
                            self.price_mode, self.price_cents, self.send_mode,
-                           scheduled.isoformat() if scheduled else None,
-                           settings.holdout_share, settings.recent_mass_message_hours])
+                           scheduled.isoformat() if scheduled else None])
         return hashlib.sha256(text.encode()).hexdigest()
 
     @classmethod

@@ -19,16 +19,14 @@ from collections.abc import Iterator
 
 import dagster as dg
 import duckdb
-import polars as pl
 
 from ofhq_pipeline.blasts.ledger import Blast, BlastConflict, BlastLedger
 from ofhq_pipeline.blasts.plan import (
     BlastRequest,
     BlastRequestError,
-    plan_audience,
-    recent_since,
 )
-from ofhq_pipeline.blasts.preview import Preview, preview
+from ofhq_pipeline.blasts.preview import Preview
+from ofhq_pipeline.blasts.record import prepare_blast
 from ofhq_pipeline.blasts.send import BlastSendError, send_blast
 from ofhq_pipeline.defs.models import ModelOptions, Step, asset_attributes, asset_key
 from ofhq_pipeline.resources.api import OfapiResource
@@ -36,7 +34,7 @@ from ofhq_pipeline.resources.blasts import BlastSettingsResource
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.landing import LandingResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
-from ofhq_pipeline.segments.members import markdown_table, members_path
+from ofhq_pipeline.segments.members import markdown_table
 from ofhq_pipeline.segments.spec import SegmentError, find_segment
 
 BLAST_SENDS = "blasts/sends"
@@ -81,46 +79,18 @@ def blast_sends(
         segment = find_segment(request.segment)
     except (BlastRequestError, SegmentError) as exc:
         raise dg.Failure(str(exc)) from None
-    settings = blast_settings.settings()
     blast_id = blast_id_of(request, context.run)
-    as_of = sync.resolve_as_of(context)
-    store = lake.lake()
     with landing.blast_ledger() as ledger:
-        blast = ledger.blast(creator_id, blast_id)
-        digest = request.parameters_sha256(creator_id, settings)
-        if blast is not None and blast.parameters_sha256 != digest:
-            raise dg.Failure(str(BlastConflict(
-                f"blast {blast_id!r} of creator {creator_id} was planned with other "
-                "parameters; a re-run must repeat them, a new blast needs a new id")))
-        if blast is None:
-            try:
-                audience = plan_audience(
-                    store, segment, creator_id, request, settings, blast_id=blast_id,
-                    as_of=as_of, run_id=context.run_id,
-                    recent_sends=ledger.recent_sends(creator_id, recent_since(as_of, settings),
-                                                     other_than=blast_id))
-            except BlastRequestError as exc:
-                raise dg.Failure(str(exc)) from None
-            found = preview(audience, pl.read_parquet(
-                members_path(store, segment.name, creator_id), columns=["fan_id", "username"]))
-            if not request.confirm:
-                context.log_event(dg.AssetObservation(
-                    asset_key=asset_key(BLAST_SENDS), partition=creator_id,
-                    metadata={"dry_run": True, "blast_id": blast_id,
-                              "segment": segment.name, **preview_metadata(found)}))
-                context.log.info("dry run of blast %s: %s", blast_id, "; ".join(found.lines()))
-                return
-            blast = Blast(
-                creator_id=creator_id, blast_id=blast_id, segment=segment.name,
-                text=request.text, media_ids=request.media_ids, price_mode=request.price_mode,
-                price_cents=request.price_cents, send_at=request.at,
-                holdout_share=settings.holdout_share,
-                recent_mass_message_hours=settings.recent_mass_message_hours,
-                include_expired=segment.include_expired, planned_at=as_of,
-                parameters_sha256=digest, run_id=context.run_id)
-            ledger.record_plan(blast, audience)
-        elif not request.confirm:
-            context.log.info("blast %s is already recorded: %s", blast_id, ledger.counts(blast))
+        try:
+            prepared = prepare_blast(
+                lake.lake(), ledger, segment, request, blast_settings.settings(),
+                creator_id=creator_id, blast_id=blast_id, as_of=sync.resolve_as_of(context),
+                run_id=context.run_id)
+        except (BlastRequestError, BlastConflict) as exc:
+            raise dg.Failure(str(exc)) from None
+        blast = prepared.blast
+        if not request.confirm:
+            dry_run(context, blast, prepared.preview, ledger)
             return
         with ofapi.client() as client:
             try:
@@ -129,8 +99,8 @@ def blast_sends(
                 raise dg.Failure(str(exc), metadata={"states": ledger.counts(blast)}) from None
         states = ledger.counts(blast)
     yield dg.MaterializeResult(metadata={
-        "blast_id": blast_id,
-        "segment": segment.name,
+        "blast_id": blast.blast_id,
+        "segment": blast.segment,
         "states": dg.MetadataValue.json(states),
         "sent": states.get("sent", 0),
         "failed": states.get("failed", 0),
@@ -143,6 +113,20 @@ def blast_sends(
         "dagster/row_count": sum(states.values()),
         "seconds": round(time.perf_counter() - started, 3),
     })
+
+
+def dry_run(context: dg.AssetExecutionContext, blast: Blast, found: Preview | None,
+            ledger: BlastLedger) -> None:
+    """Who would get what and why, as an observation of the step (nothing sent or recorded);
+    of a blast already recorded, what the ledger holds."""
+    if found is None:
+        context.log.info("blast %s is already recorded: %s", blast.blast_id, ledger.counts(blast))
+        return
+    context.log_event(dg.AssetObservation(
+        asset_key=asset_key(BLAST_SENDS), partition=blast.creator_id,
+        metadata={"dry_run": True, "blast_id": blast.blast_id, "segment": blast.segment,
+                  **preview_metadata(found)}))
+    context.log.info("dry run of blast %s: %s", blast.blast_id, "; ".join(found.lines()))
 
 
 def load_ledger(step: Step, con: duckdb.DuckDBPyConnection) -> None:
