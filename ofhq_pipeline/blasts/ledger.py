@@ -322,15 +322,21 @@ class BlastLedger:
                              "sent_at": [_utc(r.sent_at) for r in rows]},
                             schema={"fan_id": pl.Int64, "sent_at": pl.Datetime("us", "UTC")})
 
-    def frames(self, creator_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """The creator's blasts and recipient rows, for the marts (`ledger.*` in a session),
-        read set-wise (no loop over rows: a big blast has 100,000 of them)."""
+    def frames(self, creator_id: str, blast_id: str | None = None
+               ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The creator's blasts (or one) and their recipient rows, as the marts read them (the
+        lake's copy: blasts/mirror.py), read set-wise (a big blast has 100,000 rows)."""
+        blast_rows = blasts.c.creator_id == creator_id
+        recipient_rows = blast_recipients.c.creator_id == creator_id
+        if blast_id is not None:
+            blast_rows &= blasts.c.blast_id == blast_id
+            recipient_rows &= blast_recipients.c.blast_id == blast_id
         with self.engine.connect() as conn:
             planned = [Blast.from_row(r) for r in conn.execute(
-                sa.select(blasts).where(blasts.c.creator_id == creator_id))]
+                sa.select(blasts).where(blast_rows))]
             recipients = pl.read_database(
                 sa.select(*(blast_recipients.c[c] for c in RECIPIENT_COLUMNS))
-                .where(blast_recipients.c.creator_id == creator_id), conn,
+                .where(recipient_rows), conn,
                 schema_overrides={c: t for c, t in RECIPIENT_SCHEMA.items() if t != TS},
                 infer_schema_length=None)  # a column may be null in its first thousands
         # Few rows (one per blast); instants go in as naive UTC, polars' own convention.

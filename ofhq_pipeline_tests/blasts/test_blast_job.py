@@ -8,6 +8,7 @@ What it must never do: send when not confirmed, send a fan twice (a crash, a los
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections import Counter
 from dataclasses import dataclass
@@ -369,3 +370,31 @@ def test_the_report_lists_each_blast_against_its_holdout(lab: Lab):
     [row] = data.blasts
     assert row[0] == "b1" and row[4] == lab.recipients().filter(pl.col("state") == "sent").height
     assert "## Blasts" in render_markdown(data) and "<h2>Blasts</h2>" in render_html(data)
+
+
+def test_the_marts_read_each_blasts_copy_in_the_lake_rewritten_only_by_its_own_runs(lab: Lab):
+    """What a marts run reads of the ledger costs what changed: each blast's copy is rewritten
+    by that blast's runs only, and the marts build from the copies without the database."""
+    from ofhq_pipeline.blasts.mirror import folder
+
+    assert lab.run(confirm=True, blast_id="one").success
+    assert lab.run(confirm=True, blast_id="two").success
+    copies = {t: folder(lab.lake, t, lab.creator_id) for t in ("blasts", "blast_recipients")}
+    first = {t: (f / "one.parquet").stat().st_mtime_ns for t, f in copies.items()}
+    assert lab.run(confirm=True, blast_id="two").success  # a resume of "two" only
+    assert {t: (f / "one.parquet").stat().st_mtime_ns for t, f in copies.items()} == first
+    # The copies hold what the ledger holds.
+    copied = pl.read_parquet(copies["blast_recipients"] / "two.parquet").sort("fan_id")
+    assert copied.equals(lab.recipients("two").sort("fan_id"))
+    # A marts run reads the copies alone: with the ledger's database gone, the same rows.
+    ledger_file = Path(os.environ["OFHQ_HOME"]) / "landing.db"
+    ledger_file.rename(ledger_file.with_suffix(".away"))
+    keys = [dg.AssetKey(["marts", "blast_recipients"]), dg.AssetKey(["marts", "blasts"])]
+    defs = lab.defs()
+    result = dg.materialize(list(defs.assets), selection=dg.AssetSelection.assets(*keys),
+                            partition_key=lab.creator_id, instance=lab.instance,
+                            resources=defs.resources, tags={AS_OF_TAG: lab.as_of})
+    assert result.success
+    built = pl.read_parquet(lab.lake.mart_path("blasts", lab.creator_id, result.run_id))
+    assert sorted(built["blast_id"]) == ["one", "two"]
+    assert not ledger_file.exists()  # nothing recreated it: the marts never opened it

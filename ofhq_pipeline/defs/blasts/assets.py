@@ -21,6 +21,7 @@ import dagster as dg
 import duckdb
 
 from ofhq_pipeline.blasts.ledger import Blast, BlastConflict, BlastLedger
+from ofhq_pipeline.blasts.mirror import attach_ledger, write_mirror
 from ofhq_pipeline.blasts.plan import (
     BlastRequest,
     BlastRequestError,
@@ -80,10 +81,11 @@ def blast_sends(
     except (BlastRequestError, SegmentError) as exc:
         raise dg.Failure(str(exc)) from None
     blast_id = blast_id_of(request, context.run)
+    store = lake.lake()
     with landing.blast_ledger() as ledger:
         try:
             prepared = prepare_blast(
-                lake.lake(), ledger, segment, request, blast_settings.settings(),
+                store, ledger, segment, request, blast_settings.settings(),
                 creator_id=creator_id, blast_id=blast_id, as_of=sync.resolve_as_of(context),
                 run_id=context.run_id)
         except (BlastRequestError, BlastConflict) as exc:
@@ -97,6 +99,8 @@ def blast_sends(
                 report = send_blast(ledger, client, blast)
             except BlastSendError as exc:
                 raise dg.Failure(str(exc), metadata={"states": ledger.counts(blast)}) from None
+            finally:  # what went out, even when the run stops: the next marts run shows it
+                write_mirror(store, ledger, blast)
         states = ledger.counts(blast)
     yield dg.MaterializeResult(metadata={
         "blast_id": blast.blast_id,
@@ -130,16 +134,9 @@ def dry_run(context: dg.AssetExecutionContext, blast: Blast, found: Preview | No
 
 
 def load_ledger(step: Step, con: duckdb.DuckDBPyConnection) -> None:
-    """`ledger.blasts` and `ledger.blast_recipients`: the creator's rows of the ledger, which
-    sql/marts/blast_recipients.sql and blasts.sql read."""
-    # The landing store's URL is the deployment's (OFHQ_LANDING_URL), as `landing` reads it.
-    with BlastLedger() as ledger:
-        blasts, recipients = ledger.frames(step.creator_id)
-    con.execute("CREATE SCHEMA IF NOT EXISTS ledger")
-    for name, frame in (("blasts", blasts), ("blast_recipients", recipients)):
-        con.register(f"ledger_{name}_frame", frame)
-        con.execute(f"CREATE OR REPLACE TABLE ledger.{name} AS SELECT * FROM ledger_{name}_frame")
-        con.unregister(f"ledger_{name}_frame")
+    """`ledger.blasts` and `ledger.blast_recipients`, which sql/marts/blast_recipients.sql and
+    blasts.sql read: the lake's copy of the creator's blasts (blasts/mirror.py)."""
+    attach_ledger(step.store, con, step.creator_id)
 
 
 blast_models = {
