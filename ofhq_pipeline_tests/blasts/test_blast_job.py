@@ -186,6 +186,7 @@ def test_a_blast_cut_short_before_its_request_left_sends_the_rest_once(lab: Lab,
     assert rows.filter(pl.col("cohort") == "send")["state"].is_in(["sent", "failed"]).all()
 
 
+@pytest.mark.slow
 def test_a_blast_whose_answer_was_lost_is_reconciled_not_sent_again(lab: Lab, monkeypatch):
     """The API took chunk 2 but its answer never came, and then the queue could not be read
     either: the run stops; the next run finds chunk 2 in the queue and sends only the rest."""
@@ -283,6 +284,7 @@ def test_a_segment_that_includes_expired_fans_sends_to_them(lab: Lab):
     assert "subscription_expired" not in reasons
 
 
+@pytest.mark.slow
 def test_a_rerun_with_other_parameters_is_refused(lab: Lab):
     assert lab.run(confirm=True).success
     posts = lab.posts()
@@ -292,6 +294,7 @@ def test_a_rerun_with_other_parameters_is_refused(lab: Lab):
 
 
 # Every tag's refusals: test_request.py; here, that a refused run sends and records nothing.
+@pytest.mark.slow
 @pytest.mark.parametrize("tags, named", [
     ({"blast_id": "../../etc"}, TAGS["id"]),
     ({"segment": "nope"}, "nope"),
@@ -303,6 +306,7 @@ def test_a_bad_request_fails_naming_its_tag_and_sends_nothing(lab: Lab, tags, na
     assert lab.posts() == 0 and lab.recipients().is_empty()
 
 
+@pytest.mark.slow
 def test_recommended_prices_and_best_hours_split_the_requests(lab: Lab):
     media = _media_someone_bought(lab)
     assert lab.run(confirm=True, media=media, price="recommended", at="best").success
@@ -347,6 +351,7 @@ def _media_someone_bought(lab: Lab) -> str:
     return str(media)
 
 
+@pytest.mark.slow
 def test_a_run_config_cannot_point_a_blast_at_another_api_or_ledger(lab: Lab, tmp_path):
     elsewhere = tmp_path / "elsewhere.db"
     with listener() as (url, heard):
@@ -372,6 +377,7 @@ def test_the_report_lists_each_blast_against_its_holdout(lab: Lab):
     assert "## Blasts" in render_markdown(data) and "<h2>Blasts</h2>" in render_html(data)
 
 
+@pytest.mark.slow
 def test_the_marts_read_each_blasts_copy_in_the_lake_rewritten_only_by_its_own_runs(lab: Lab):
     """What a marts run reads of the ledger costs what changed: each blast's copy is rewritten
     by that blast's runs only, and the marts build from the copies without the database."""
