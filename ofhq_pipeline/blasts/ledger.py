@@ -30,7 +30,12 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection
 
-from ofhq_pipeline.realtime.landing import create_landing_engine, landing_url, landing_url_from_env
+from ofhq_pipeline.realtime.landing import (
+    as_utc,
+    create_landing_engine,
+    landing_url,
+    landing_url_from_env,
+)
 
 metadata = sa.MetaData()
 
@@ -115,7 +120,7 @@ class Blast:
     def from_row(cls, row: sa.Row) -> Blast:
         values = dict(row._mapping)
         values["media_ids"] = tuple(json.loads(values["media_ids"]))
-        values["planned_at"] = _utc(values["planned_at"])
+        values["planned_at"] = as_utc(values["planned_at"])
         return cls(**values)
 
 
@@ -137,12 +142,6 @@ class Outcome:
     fan_id: int
     status: str  # 'sent' | 'failed' | 'pending'
     reason: str | None = None
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def now() -> datetime:
@@ -230,7 +229,7 @@ class BlastLedger:
         for row in rows:
             chunks.setdefault(row.chunk_no, []).append(row)
         found = [Chunk(no, rows[0].state, int(rows[0].price_cents or 0),
-                       _utc(rows[0].scheduled_at), tuple(int(r.fan_id) for r in rows))
+                       as_utc(rows[0].scheduled_at), tuple(int(r.fan_id) for r in rows))
                  for no, rows in chunks.items()]
         return sorted(found, key=lambda c: (c.state != "sending", c.chunk_no))
 
@@ -319,7 +318,7 @@ class BlastLedger:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return pl.DataFrame({"fan_id": [int(r.fan_id) for r in rows],
-                             "sent_at": [_utc(r.sent_at) for r in rows]},
+                             "sent_at": [as_utc(r.sent_at) for r in rows]},
                             schema={"fan_id": pl.Int64, "sent_at": pl.Datetime("us", "UTC")})
 
     def frames(self, creator_id: str, blast_id: str | None = None

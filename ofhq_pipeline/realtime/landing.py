@@ -155,7 +155,7 @@ def _storable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
-def _utc(value: datetime | None) -> datetime | None:
+def as_utc(value: datetime | None) -> datetime | None:
     """Aware UTC: SQLite hands timestamps back naive (they are stored in UTC)."""
     if value is None:
         return None
@@ -393,8 +393,8 @@ class LandingStore:
             "idempotency_key": idempotency_key,
             "event": event,
             "account_id": account_id,
-            "received_at": _utc(received_at) or datetime.now(UTC),
-            "occurred_at": _utc(occurred_at),
+            "received_at": as_utc(received_at) or datetime.now(UTC),
+            "occurred_at": as_utc(occurred_at),
             "known": is_known(event),
             "redelivery_of": redelivery_of,
             "body": body,
@@ -452,7 +452,7 @@ class LandingStore:
         """
         text = body.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
         values = {
-            "received_at": _utc(received_at) or datetime.now(UTC),
+            "received_at": as_utc(received_at) or datetime.now(UTC),
             "reason": _storable(reason),
             "content_type": _storable(content_type[:200]) if content_type is not None else None,
             "content_length": len(body),
@@ -466,8 +466,8 @@ class LandingStore:
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return [
-            LandedEvent(**{**row, "received_at": _utc(row["received_at"]),
-                           "occurred_at": _utc(row["occurred_at"])})
+            LandedEvent(**{**row, "received_at": as_utc(row["received_at"]),
+                           "occurred_at": as_utc(row["occurred_at"])})
             for row in rows
         ]
 
@@ -536,7 +536,7 @@ class LandingStore:
                  .limit(limit))
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
-        return [QuarantinedDelivery(**{**row, "received_at": _utc(row["received_at"])})
+        return [QuarantinedDelivery(**{**row, "received_at": as_utc(row["received_at"])})
                 for row in rows]
 
     def ping(self) -> None:
