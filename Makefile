@@ -3,15 +3,22 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The browser tests drive Debian's Chromium (Playwright's own download needs the internet).
+CHROMIUM := /usr/bin/chromium
 export OFHQ_HOME ?= $(CURDIR)/.ofhq
 export DAGSTER_HOME ?= $(OFHQ_HOME)/dagster
 
-.PHONY: demo test test-slow bench dev lint fmt clean
+.PHONY: demo test test-slow browser bench dev lint fmt clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
+
+$(CHROMIUM):
+	deploy/install-chromium
+
+browser: $(CHROMIUM)
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
@@ -20,12 +27,12 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/ofhq demo
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check ofhq_pipeline ofhq_pipeline_tests bench
 	$(BIN)/pytest -m "not slow"
 
 # Whole syncs of the simulated agency, the real-time daemon, the `ofhq` commands: CI's second step.
-test-slow: $(STAMP)
+test-slow: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest -m slow
 
 bench: $(STAMP)

@@ -13,7 +13,8 @@
    raw's size on disk before and after compaction.
 3. The webhook receiver: events/s and p50/p99 latency with 16 clients and durable commits,
    beside a bare endpoint on the same server stack.
-4. End-to-end freshness of the real-time path: POST to the analysts' file, p50 and p95.
+4. Instant: POST to the Telegram alert, to the live page and to the analysts' file, p50 and p95,
+   on a quiet machine and while a batch sync runs.
 5. The classifier: tokens and dollars per classification, live and batch; zero for unchanged;
    and what redaction costs a message, ordinary and hostile.
 6. Publishing to the Postgres marts (rows/s) and runs per hour, parallel against serial.
@@ -95,7 +96,7 @@ def main() -> None:
 
     from bench.blast import main as blast_main
     from bench.classifier import main as classifier_main
-    from bench.freshness import main as freshness_main
+    from bench.instant import main as instant_main
     from bench.postgres import main as postgres_main
     from bench.receiver import main as receiver_main
     from bench.redaction import main as redaction_main
@@ -113,7 +114,7 @@ def main() -> None:
     print()
     receiver_main()
     print()
-    freshness_main()
+    instant_main()
     print()
     classifier_main()
     print()

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from ofhq_pipeline.blasts.commands import send_command
 from ofhq_pipeline.intelligence.commands import classify
+from ofhq_pipeline.live.commands import live
 from ofhq_pipeline.realtime.commands import webhooks
 from ofhq_pipeline.realtime.daemon import daemon
 from ofhq_pipeline.segments.commands import segments
@@ -83,6 +84,7 @@ main.add_command(webhooks)
 main.add_command(daemon)
 main.add_command(classify)
 main.add_command(access)
+main.add_command(live)
 segments.add_command(send_command)
 main.add_command(segments)
 main.add_command(vault)

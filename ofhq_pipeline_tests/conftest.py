@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+pytest_plugins = ["ofhq_pipeline_tests.browser"]
 API_KEY = "test-key-0123456789"
 
 

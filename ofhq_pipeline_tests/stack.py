@@ -1,7 +1,8 @@
 """The real-time stack as an operator runs it: `ofhq webhooks serve` and `dagster-daemon run` on
-workspace.yaml, in processes of their own, with a private OFHQ_HOME and Dagster instance.
+workspace.yaml, and optionally `ofhq live serve` (with a member signed in), in processes of
+their own, with a private OFHQ_HOME and Dagster instance.
 
-Used by the end-to-end test and by the freshness benchmark.
+Used by the end-to-end test and by the real-time benchmark.
 """
 
 from __future__ import annotations
@@ -40,8 +41,12 @@ def signal_group(proc: subprocess.Popen, signum: int) -> None:
         os.killpg(proc.pid, signum)
 
 
+LIVE_MEMBER, LIVE_PASSWORD = "bench", "stack-live-password-42"
+
+
 class RealtimeStack:
-    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, env: dict[str, str] | None = None, *,
+                 live: bool = False) -> None:
         self.root = root
         self.home = root / "ofhq"
         self.dagster_home = root / "dagster"
@@ -58,6 +63,9 @@ class RealtimeStack:
         }
         self.procs: list[subprocess.Popen] = []
         self.http = httpx.Client(base_url=self.url, timeout=HANG_S)
+        self.live_url = f"http://127.0.0.1:{free_port()}" if live else None
+        if live:  # plain http on loopback: the cookie cannot be Secure for httpx
+            self.env["OFHQ_LIVE_COOKIE_SECURE"] = "false"
 
     def start(self) -> RealtimeStack:
         self.dagster_home.mkdir(parents=True, exist_ok=True)
@@ -66,6 +74,13 @@ class RealtimeStack:
         bin_dir = Path(sys.executable).parent
         self.spawn("receiver", [str(bin_dir / "ofhq"), "webhooks", "serve", "--port", str(self.port)])
         self.spawn("daemon", [str(bin_dir / "ofhq"), "daemon", "-w", "workspace.yaml"])
+        if self.live_url:
+            ofhq = str(bin_dir / "ofhq")
+            for args, stdin in ((["grant", LIVE_MEMBER, "--role", "agency"], None),
+                                (["password", LIVE_MEMBER, "--stdin"], LIVE_PASSWORD + "\n")):
+                subprocess.run([ofhq, "access", *args], input=stdin, text=True, check=True,
+                               cwd=PROJECT_ROOT, env=self.env, capture_output=True)
+            self.spawn("live", [ofhq, "live", "serve", "--port", self.live_url.rsplit(":", 1)[1]])
         receiver = self.procs[0]
         deadline = time.monotonic() + HANG_S
         while time.monotonic() < deadline and receiver.poll() is None:
@@ -76,6 +91,27 @@ class RealtimeStack:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"receiver did not start:\n{self.log('receiver')}")
+
+    def live_client(self) -> httpx.Client:
+        """An httpx client of the live page, signed in as the stack's agency member."""
+        import re
+
+        assert self.live_url, "the stack runs without `ofhq live serve`"
+        client = httpx.Client(base_url=self.live_url, timeout=HANG_S)
+        deadline = time.monotonic() + HANG_S
+        while True:
+            try:
+                page = client.get("/login", headers={"Accept": "text/html"})
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"live page did not start:\n{self.log('live')}") from None
+                time.sleep(0.1)
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        signed = client.post("/login", data={"member": LIVE_MEMBER, "password": LIVE_PASSWORD,
+                                             "csrf": token})
+        assert signed.status_code == 303, signed.text
+        return client
 
     def spawn(self, name: str, command: list[str]) -> None:
         out = (self.root / f"{name}.log").open("wb")

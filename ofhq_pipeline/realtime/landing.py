@@ -501,6 +501,14 @@ class LandingStore:
                  .order_by(webhook_events.c.id.desc()).limit(limit))
         return self._landed(query)
 
+    def last_id_before(self, instant: datetime) -> int:
+        """The newest applied id received before `instant` (0 when none): a cursor from which
+        `events_after` reads what landed since then."""
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(sa.func.max(webhook_events.c.id))
+                                 .where(webhook_events.c.received_at < instant)).scalar()
+        return int(value or 0)
+
     def max_event_id(self) -> int:
         """The newest applied id, 0 when nothing has landed."""
         with self.engine.connect() as conn:

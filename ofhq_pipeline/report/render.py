@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -114,7 +115,10 @@ def collect(
     last_runs: list[LastRun] | None,
     now: datetime,
     lake_root: Path | None = None,
+    creators: Sequence[str] | None = None,
 ) -> ReportData:
+    """What the report shows; with `creators`, only those creators' fans, revenue and blasts,
+    and none of the agency-wide tables (the live page's view for an employee)."""
     data = ReportData(generated_at=now)
     data.last_runs = list(last_runs or [])
     if lake_root is not None:
@@ -123,8 +127,14 @@ def collect(
         return data
     con = duckdb.connect(str(analysts_file), read_only=True)
     try:
+        con.execute("SET VARIABLE scope = CAST(? AS VARCHAR[])",
+                    [None if creators is None else list(creators)])
+        con.execute("CREATE TEMP MACRO in_scope(creator) AS "
+                    "getvariable('scope') IS NULL OR list_contains(getvariable('scope'), creator)")
         tables = {name for (name,) in con.execute(
             "SELECT table_name FROM information_schema.tables").fetchall()}
+        if creators is not None:  # agency-wide tables say nothing of one creator
+            tables -= {"system_stats", "fan_agency", "chatter_performance_daily"}
         if "system_stats" in tables:
             rows = con.execute("SELECT layer, table_name, row_count, refreshed_at "
                                "FROM marts.system_stats ORDER BY layer, table_name").fetchall()
@@ -133,9 +143,11 @@ def collect(
         if "creators" in tables:
             data.creators = con.execute(
                 "SELECT creator_id, username, fan_count, paying_fans, lifetime_revenue_cents "
-                "FROM marts.creators ORDER BY lifetime_revenue_cents DESC, creator_id").fetchall()
+                "FROM marts.creators WHERE in_scope(creator_id) "
+                "ORDER BY lifetime_revenue_cents DESC, creator_id").fetchall()
         if "fan_profile" in tables:
-            data.invariants = invariant_summary(con)
+            if creators is None:
+                data.invariants = invariant_summary(con)
             data.stages = counts(con, "stage")
             data.temperatures = counts(con, "temperature")
             data.actions = counts(con, "next_best_action")
@@ -160,6 +172,7 @@ REVENUE_BY_DAY = f"""
 WITH daily AS (
     SELECT day, CAST(sum(gross_cents) AS BIGINT) AS gross_cents
     FROM marts.creator_revenue_daily
+    WHERE in_scope(creator_id)
     GROUP BY day
 ),
 days AS (
@@ -183,6 +196,7 @@ SELECT blast_id, creator_id, segment, planned_at, sent, failed, scheduled + pend
        revenue_per_held_out_fan_cents, uplift_per_fan_cents, uplift_ci_low_cents,
        uplift_ci_high_cents, windows_complete
 FROM marts.blasts
+WHERE in_scope(creator_id)
 ORDER BY planned_at DESC, blast_id, creator_id
 LIMIT 20
 """
@@ -224,7 +238,8 @@ def collect_rejects(lake_root: Path) -> list[RejectsSummary]:
 
 def counts(con: duckdb.DuckDBPyConnection, column: str) -> dict[str, int]:
     rows = con.execute(
-        f"SELECT {column}, count(*) FROM marts.fan_profile GROUP BY 1 ORDER BY 2 DESC, 1"
+        f"SELECT {column}, count(*) FROM marts.fan_profile WHERE in_scope(creator_id) "
+        "GROUP BY 1 ORDER BY 2 DESC, 1"
     ).fetchall()
     return {str(value): n for value, n in rows}
 

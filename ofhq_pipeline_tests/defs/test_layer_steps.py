@@ -226,3 +226,17 @@ def test_when_staging_yields_its_tables_the_same_selection_builds_everything(tmp
     manifest = lake.read_manifest(CREATOR)
     assert {"fan_profile", "transactions", "fan_ltv"} <= set(manifest)
     assert lake.paths.analysts_marts.exists()
+
+
+def test_real_time_runs_come_first_in_the_queue():
+    """Dagster's queue starts runs by their `dagster/priority` tag (default 0): a real-time run
+    outranks every other job's runs, so a purchase never waits behind a batch sync."""
+    from ofhq_pipeline.definitions import build_definitions
+
+    def priority(job) -> int:
+        return int((job.tags or {}).get("dagster/priority", 0))
+
+    jobs = [job for job in build_definitions().resolve_all_job_defs()
+            if not job.name.startswith("__")]
+    realtime = next(job for job in jobs if job.name == realtime_update_job.name)
+    assert all(priority(job) < priority(realtime) for job in jobs if job is not realtime)

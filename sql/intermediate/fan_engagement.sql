@@ -57,7 +57,7 @@ signals AS (
         coalesce(msg.fan_message_count, 0)                          AS fan_message_count,
         coalesce(h.active_hours, [])                                AS active_hours,
         msg.avg_reply_time_s,
-        greatest(money.last_purchase_at, msg.last_fan_message_at)   AS last_activity_at,
+        last_activity(money.last_purchase_at, msg.last_fan_message_at) AS last_activity_at,
         coalesce(money.lifetime_spend_cents, 0)                     AS lifetime_spend_cents,
         coalesce(msg.fan_messages_30d, 0)                           AS fan_messages_30d,
         coalesce(money.purchase_cents_30d, 0)                       AS purchase_cents_30d

@@ -22,6 +22,10 @@ CREATE OR REPLACE MACRO spend_tier_thresholds() AS TABLE
     SELECT * FROM (VALUES ('bronze', 1), ('silver', 5000), ('gold', 20000), ('platinum', 100000))
         AS t(tier, threshold_cents);
 
+-- A fan's last activity: his last purchase or his last message, whichever is later.
+CREATE OR REPLACE MACRO last_activity(last_purchase_at, last_fan_message_at) AS
+    greatest(last_purchase_at, last_fan_message_at);
+
 -- temperature: days since the last activity ≤ 2 HOT, ≤ 7 WARM, ≤ 14 COOLING, ≤ 30 COLD, else
 -- (or never active) ICE_COLD.
 CREATE OR REPLACE MACRO temperature(last_activity_at) AS

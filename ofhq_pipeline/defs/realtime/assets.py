@@ -15,6 +15,7 @@ import dagster as dg
 
 from ofhq_pipeline.defs.models import asset_attributes
 from ofhq_pipeline.lake import sql_text
+from ofhq_pipeline.realtime.alerts import send_alerts
 from ofhq_pipeline.resources.alert_rules import AlertRules
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.landing import LandingResource
@@ -62,8 +63,9 @@ def raw_webhook_events(
 @dg.asset(**{**asset_attributes(
     "realtime/alerts",
     description="Telegram alerts: new subscriber, big tip, new whale, PPV unlocked, chargeback. "
-    "Each goes out once, across re-runs (keys in the landing store's `alerts_sent`); without a "
-    "bot token they are logged.",
+    "Each goes out once, across re-runs and the live hot path (keys in the landing store's "
+    "`alerts_sent`): this run sends what the hot path could not; without a bot token they are "
+    "logged.",
 ), "kinds": {"telegram"}})
 def alerts(
     context: dg.AssetExecutionContext,
@@ -80,23 +82,9 @@ def alerts(
         con.execute("SET VARIABLE alert_window_hours = ?", [alert_rules.window_hours])
         con.execute("SET VARIABLE tip_threshold_cents = ?", [alert_rules.tip_threshold_cents])
         candidates = con.execute(sql_text("realtime/alerts")).fetchall()
-    sent: Counter[str] = Counter()
-    failed: list[str] = []
     with closing(landing.store()) as landed:
-        already = landed.alert_keys(creator_id)
-        for rule, key, fan_id, message in candidates:
-            if rule not in alert_rules.enabled or key in already:
-                continue
-            if not landed.claim_alert(key, rule, creator_id, fan_id):
-                continue  # another run claimed it meanwhile
-            try:
-                channel = telegram.send(f"[{creator_id}] {message}")
-            except Exception as exc:  # give the key back: the next run retries it
-                landed.release_alert(key)
-                failed.append(f"{key}: {exc}")
-                continue
-            landed.set_alert_channel(key, channel)
-            sent[rule] += 1
+        outcome = send_alerts(candidates, creator_id, landed, telegram.send, alert_rules.enabled)
+    sent, failed = outcome.sent, outcome.failed
     if failed:
         raise dg.Failure(
             f"{len(failed)} alert(s) could not be sent; they are retried by the next run",

@@ -10,6 +10,8 @@ import dagster as dg
 from ofhq_pipeline.defs.models import domains
 from ofhq_pipeline.defs.partitions import creator_partitions
 
+REALTIME_PRIORITY = 10
+
 realtime_update_job = dg.define_asset_job(
     "realtime_update",
     # What one event can change for analysts now; chatter KPIs, the vault, segments, lifetime
@@ -20,5 +22,7 @@ realtime_update_job = dg.define_asset_job(
     partitions_def=creator_partitions,
     executor_def=dg.in_process_executor,
     description="Applies one creator's landed webhook events to the marts and sends alerts.",
-    tags={"ofhq/trigger": "webhook"},
+    # Ahead of every batch run in the queue (Dagster dequeues by `dagster/priority`, default 0):
+    # a purchase should not wait behind a sync of the whole agency.
+    tags={"ofhq/trigger": "webhook", "dagster/priority": str(REALTIME_PRIORITY)},
 )

@@ -1,0 +1,1 @@
+"""The live page and its hot path: the `ofhq live serve` web process, its members and sessions."""
