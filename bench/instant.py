@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 EVENTS = int(os.environ.get("BENCH_INSTANT_EVENTS", "30"))
-SPACING_S = 2.0
+SPACING_S = float(os.environ.get("BENCH_INSTANT_SPACING_S", "4"))
 CREATORS = ["acct_fresh1", "acct_fresh2", "acct_fresh3"]
 
 
@@ -70,15 +70,23 @@ class PageWatcher(threading.Thread):
 
 def measure(stack, telegram, page: PageWatcher, load: str) -> dict[str, list[float]]:
     posted: dict[str, float] = {}
-    for n in range(EVENTS):
-        key = f"{load}_{n}"
-        creator = CREATORS[n % len(CREATORS)]
-        sent = time.monotonic()
-        assert stack.post("transactions.new", creator, purchase(key), f"p_{key}").status_code == 200
-        assert stack.post("tips.received", creator, tip(key), f"t_{key}").status_code == 200
-        posted[key] = sent
-        time.sleep(SPACING_S)
-    in_file = wait_in_file(stack, {f"tr_fresh_{k}" for k in posted}, timeout=300)
+    keys = [f"{load}_{n}" for n in range(EVENTS)]
+
+    def send() -> None:
+        for n, key in enumerate(keys):
+            creator = CREATORS[n % len(CREATORS)]
+            sent = time.monotonic()
+            assert stack.post("transactions.new", creator, purchase(key),
+                              f"p_{key}").status_code == 200
+            assert stack.post("tips.received", creator, tip(key), f"t_{key}").status_code == 200
+            posted[key] = sent
+            time.sleep(SPACING_S)
+
+    sender = threading.Thread(target=send)
+    sender.start()  # the file is watched while the purchases land
+    in_file = wait_in_file(stack, {f"tr_fresh_{k}" for k in keys},
+                           timeout=EVENTS * SPACING_S + 300)
+    sender.join()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (
             len(alerts(telegram, load)) < len(posted)

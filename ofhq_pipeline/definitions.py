@@ -47,6 +47,7 @@ from ofhq_pipeline.resources.rotation import RotationSettings
 from ofhq_pipeline.resources.sync_settings import SyncSettings
 from ofhq_pipeline.resources.telegram import TelegramResource
 from ofhq_pipeline.resources.vault_tagger import VaultTaggerResource
+from ofhq_pipeline.run_start import start_runs_from_forkserver
 from ofhq_pipeline.settings import DEFAULT_SIMULATOR_URL, keep_files_private
 
 
@@ -119,4 +120,5 @@ def build_definitions() -> dg.Definitions:
 
 
 keep_files_private()  # every Dagster process that loads this code location
+start_runs_from_forkserver()  # in a code server only: runs start warm (run_start.py)
 defs = build_definitions()

@@ -1,0 +1,55 @@
+"""Runs start in a copy of a warm process, not in a fresh interpreter.
+
+Dagster's code server (`dagster api grpc`, which the daemon and `dagster dev` start for
+workspace.yaml) starts every run in a new process with multiprocessing's "spawn": a fresh Python
+that imports Dagster and this code location again, about 3 to 4 s on 2 cores before the first
+step of a real-time run. Here the code server's spawn context is pointed at a "forkserver"
+whose server process has imported the code location once (`set_forkserver_preload`): each run
+is then a fork of it, which starts in milliseconds with everything imported.
+
+The forkserver is a single-threaded process of its own, started on the first run, so forking it
+is safe where forking the threaded gRPC server would not be. The run still gets a process of its
+own, its own Dagster instance and its own DuckDB connections; only the imports are shared.
+
+It touches a Dagster internal (`DagsterApiServer._mp_ctx`, "spawn"), through the spawn context
+it holds: the version is pinned, and `ofhq_pipeline_tests/defs/test_run_start.py` fails if the
+code server stops starting runs through `multiprocessing.get_context("spawn")`. Set
+OFHQ_RUN_START=spawn to keep Dagster's own behaviour.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import sys
+
+log = logging.getLogger(__name__)
+
+ENV = "OFHQ_RUN_START"
+PRELOAD = ["ofhq_pipeline.definitions"]
+
+
+def in_code_server() -> bool:
+    """True in the main process of `dagster api grpc` (or `dagster code-server start`)."""
+    args = sys.argv[1:4]
+    return (multiprocessing.parent_process() is None
+            and (args[:2] == ["api", "grpc"] or args[:2] == ["code-server", "start"]))
+
+
+def start_runs_from_forkserver() -> bool:
+    """In a code server, make its run processes forks of a warm forkserver; True if done."""
+    if os.environ.get(ENV, "forkserver") != "forkserver" or not in_code_server():
+        return False
+    spawn = multiprocessing.get_context("spawn")
+    forkserver = multiprocessing.get_context("forkserver")
+    forkserver.set_forkserver_preload(PRELOAD)
+    # The code server's `_mp_ctx` is this very spawn context object: its Process is now the
+    # forkserver's (its Queue and Event work across both: each is handed over at start).
+    spawn.Process = forkserver.Process  # type: ignore[attr-defined]
+    # Started now, not by the first run: that run would otherwise wait for the imports.
+    from multiprocessing import forkserver as forkserver_process
+
+    forkserver_process.ensure_running()
+    log.info("runs start as forks of a warm forkserver (%s=spawn to turn off)", ENV)
+    return True
