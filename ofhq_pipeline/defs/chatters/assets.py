@@ -39,8 +39,8 @@ from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.landing import LandingResource
 from ofhq_pipeline.resources.openai_classifier import OpenAIClassifierResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
+from ofhq_pipeline.run_start import is_realtime
 
-TRIGGER_TAG = "ofhq/trigger"
 DAILY_KEY = asset_key("marts/chatter_performance_daily")
 QA_KEY = asset_key(f"marts/{QA_TABLE}")
 
@@ -173,7 +173,7 @@ def chat_qa_reviews(
     store = lake.lake()
     creator_id = context.partition_key
     as_of = sync.resolve_as_of(context)
-    realtime = context.run.tags.get(TRIGGER_TAG) == "webhook"
+    realtime = is_realtime(context.run.tags)
     settings = classifier.llm_settings()
     reviewer = LLMReviewer(settings) if settings and not realtime else RulesReviewer()
     try:

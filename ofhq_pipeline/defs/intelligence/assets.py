@@ -25,8 +25,8 @@ from ofhq_pipeline.intelligence.store import MART_TABLES
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.openai_classifier import OpenAIClassifierResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
+from ofhq_pipeline.run_start import is_realtime
 
-TRIGGER_TAG = "ofhq/trigger"
 
 @dg.multi_asset(
     specs=[spec(f"marts/{table}", kinds={"openai", "parquet"}) for table in MART_TABLES],
@@ -43,7 +43,7 @@ def fan_intelligence(
     store = lake.lake()
     creator_id = context.partition_key
     as_of = sync.resolve_as_of(context)
-    realtime = context.run.tags.get(TRIGGER_TAG) == "webhook"
+    realtime = is_realtime(context.run.tags)
     debounce = timedelta(minutes=classifier.debounce_minutes) if realtime else timedelta(0)
     engine = classifier.classifier()
     try:

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from ofhq_pipeline.defs.intelligence.assets import TRIGGER_TAG
 from ofhq_pipeline.intelligence.store import due_creators
 from ofhq_pipeline.resources.lake import LakeResource
+from ofhq_pipeline.run_start import TRIGGER_TAG, WEBHOOK_TRIGGER
 
 
 def build_reclassify_sensor(
@@ -41,7 +41,7 @@ def build_reclassify_sensor(
             dg.RunRequest(
                 partition_key=creator_id,
                 run_key=f"reclassify:{creator_id}:{at.isoformat()}",
-                tags={TRIGGER_TAG: "webhook"},
+                tags={TRIGGER_TAG: WEBHOOK_TRIGGER},
             )
             for creator_id, at in sorted(due.items())
         ])

@@ -9,6 +9,7 @@ import dagster as dg
 
 from ofhq_pipeline.defs.models import domains
 from ofhq_pipeline.defs.partitions import creator_partitions
+from ofhq_pipeline.run_start import TRIGGER_TAG, WEBHOOK_TRIGGER
 
 REALTIME_PRIORITY = 10
 
@@ -24,5 +25,5 @@ realtime_update_job = dg.define_asset_job(
     description="Applies one creator's landed webhook events to the marts and sends alerts.",
     # Ahead of every batch run in the queue (Dagster dequeues by `dagster/priority`, default 0):
     # a purchase should not wait behind a sync of the whole agency.
-    tags={"ofhq/trigger": "webhook", "dagster/priority": str(REALTIME_PRIORITY)},
+    tags={TRIGGER_TAG: WEBHOOK_TRIGGER, "dagster/priority": str(REALTIME_PRIORITY)},
 )
