@@ -80,3 +80,16 @@ def point_at(monkeypatch, url: str, home: Path, as_of: str | None = None) -> dg.
     if as_of:
         monkeypatch.setenv("OFHQ_AS_OF", as_of)
     return build_definitions()
+
+
+@pytest.fixture
+def telegram(monkeypatch):
+    """A fake Telegram Bot API over HTTP, named by TELEGRAM_* as a deployment would."""
+    from ofhq_pipeline_tests.servers import FakeTelegram, serve_app
+
+    fake = FakeTelegram()
+    with serve_app(fake.app()) as url:
+        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:test-token")
+        monkeypatch.setenv("TELEGRAM_CHAT_ID", "-100200")
+        monkeypatch.setenv("TELEGRAM_API_BASE_URL", url)
+        yield fake

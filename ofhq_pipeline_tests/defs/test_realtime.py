@@ -25,7 +25,6 @@ from ofhq_pipeline.settings import Paths
 from ofhq_pipeline.source.simulator import DEFAULT_END
 from ofhq_pipeline.sync import sync
 from ofhq_pipeline_tests.conftest import point_at
-from ofhq_pipeline_tests.servers import FakeTelegram, serve_app
 
 # Whole syncs and daemons: the second CI step, `make test-slow` (see docs/testing.md).
 pytestmark = pytest.mark.slow
@@ -178,16 +177,6 @@ def test_out_of_order_subscription_events_apply_by_their_own_time(realtime_defs,
                  "discount_sensitivity FROM marts.fan_profile WHERE fan_id = 4242")
     assert rows == [("active", renewed_at + timedelta(days=30), NOW - timedelta(days=40),
                      "sometimes")]
-
-
-@pytest.fixture
-def telegram(monkeypatch):
-    fake = FakeTelegram()
-    with serve_app(fake.app()) as url:
-        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:test-token")
-        monkeypatch.setenv("TELEGRAM_CHAT_ID", "-100200")
-        monkeypatch.setenv("TELEGRAM_API_BASE_URL", url)
-        yield fake
 
 
 def test_alerts_go_to_telegram_once_across_re_runs(realtime_defs, monkeypatch, tmp_path,

@@ -14,22 +14,12 @@ from ofhq_pipeline.resources.alert_rules import ALERT_RULES
 from ofhq_pipeline.resources.telegram import TelegramResource
 from ofhq_pipeline.settings import Paths
 from ofhq_pipeline_tests.defs.test_realtime import NOW, land, landing_url, purchase, realtime_run
-from ofhq_pipeline_tests.servers import FakeTelegram, serve_app
+from ofhq_pipeline_tests.servers import FakeTelegram
 
 # Real-time Dagster runs: the second CI step, `make test-slow` (see docs/testing.md).
 pytestmark = pytest.mark.slow
 
 CREATOR = "acct_hot"
-
-
-@pytest.fixture
-def telegram(monkeypatch):
-    fake = FakeTelegram()
-    with serve_app(fake.app()) as url:
-        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:test-token")
-        monkeypatch.setenv("TELEGRAM_CHAT_ID", "-100200")
-        monkeypatch.setenv("TELEGRAM_API_BASE_URL", url)
-        yield fake
 
 
 @pytest.fixture
