@@ -182,9 +182,8 @@ def main() -> None:
             SimulatorServer(generate_agency(seed=7), api_key="bench-key-0123") as simulator:
         env = {"TELEGRAM_BOT_TOKEN": "123:bench", "TELEGRAM_CHAT_ID": "-1",
                "TELEGRAM_API_BASE_URL": telegram_url,
-               # to compare: OFHQ_RUN_START=spawn, OFHQ_BATCH_NICE=0
-               **{k: os.environ[k] for k in ("OFHQ_RUN_START", "OFHQ_BATCH_NICE")
-                  if k in os.environ}}
+               # to compare with Dagster's own run start: OFHQ_RUN_START=spawn
+               **{k: os.environ[k] for k in ("OFHQ_RUN_START",) if k in os.environ}}
         with RealtimeStack(Path(root), env, live=True) as stack:
             page = PageWatcher(stack.live_client())
             page.start()

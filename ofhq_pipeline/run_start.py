@@ -1,6 +1,4 @@
-"""How a run's process starts, and how it shares the cores.
-
-**Runs start in a copy of a warm process, not in a fresh interpreter.**
+"""How a run's process starts: in a copy of a warm process, not in a fresh interpreter.
 
 Dagster's code server (`dagster api grpc`, which the daemon and `dagster dev` start for
 workspace.yaml) starts every run in a new process with multiprocessing's "spawn": a fresh Python
@@ -17,12 +15,6 @@ It touches a Dagster internal (`DagsterApiServer._mp_ctx`, "spawn"), through the
 it holds: the version is pinned, and `ofhq_pipeline_tests/defs/test_run_start.py` fails if the
 code server stops starting runs through `multiprocessing.get_context("spawn")`. Set
 OFHQ_RUN_START=spawn to keep Dagster's own behaviour.
-
-**Batch runs yield the cores to real-time runs.** A sync of the whole agency would otherwise take
-half the CPU from a real-time run started beside it: every run but a real-time one lowers its
-own scheduling priority (nice 10, OFHQ_BATCH_NICE; 0 turns it off) when its lake resource starts,
-so a purchase's run gets the cores first and the batch run takes what is left. Nothing is slower
-on a quiet machine: niceness only matters when processes compete.
 """
 
 from __future__ import annotations
@@ -39,8 +31,6 @@ log = logging.getLogger(__name__)
 TRIGGER_TAG, WEBHOOK_TRIGGER = "ofhq/trigger", "webhook"
 
 ENV = "OFHQ_RUN_START"
-NICE_ENV = "OFHQ_BATCH_NICE"
-BATCH_NICE = 10
 PRELOAD = ["ofhq_pipeline.definitions"]
 
 
@@ -72,24 +62,3 @@ def start_runs_from_forkserver() -> bool:
 def is_realtime(tags: Mapping[str, str]) -> bool:
     """Whether a run with these tags is a real-time run."""
     return tags.get(TRIGGER_TAG) == WEBHOOK_TRIGGER
-
-
-def yield_cores(nice: int | None = None) -> int:
-    """Lower this process's CPU priority to `nice` (OFHQ_BATCH_NICE, default 10), never raise
-    it; every thread (Linux schedules each on its own; threads started later inherit it).
-    Returns the niceness now in force."""
-    if nice is None:
-        nice = int(os.environ.get(NICE_ENV, BATCH_NICE))
-    current = os.getpriority(os.PRIO_PROCESS, 0)
-    if nice <= current:
-        return current
-    try:
-        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
-    except OSError:  # not Linux: the process as a whole
-        threads = [0]
-    for tid in threads:
-        try:
-            os.setpriority(os.PRIO_PROCESS, tid, min(nice, 19))
-        except OSError:  # a thread that ended meanwhile
-            continue
-    return os.getpriority(os.PRIO_PROCESS, 0)

@@ -10,7 +10,6 @@ from pydantic import Field
 
 from ofhq_pipeline.lake import Lake
 from ofhq_pipeline.resources.locked import DeploymentLockedResource, locked_field
-from ofhq_pipeline.run_start import is_realtime, yield_cores
 from ofhq_pipeline.settings import Paths
 from ofhq_pipeline.source.contract import require_creator_id
 
@@ -49,8 +48,6 @@ class LakeResource(DeploymentLockedResource):
         for tag in PARTITION_TAGS:
             if tag in tags:
                 require_creator_id(tags[tag], where=f"partition key ({tag})")
-        if context.run is not None and not is_realtime(tags):
-            yield_cores()  # a batch run: real-time runs get the cores first (run_start.py)
 
     def lake(self) -> Lake:
         defaults = Paths.from_env()

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 
-import dagster as dg
 import dagster._daemon.controller as controller
 import dagster._daemon.sensor as sensor_daemon
 import pytest
@@ -18,8 +17,6 @@ from dagster._core.run_coordinator.queued_run_coordinator import QueuedRunCoordi
 from dagster._grpc.server import DagsterApiServer
 
 from ofhq_pipeline.realtime.daemon import tune_dequeue, tune_sensor_loop
-from ofhq_pipeline.resources import lake as lake_resource
-from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.run_start import PRELOAD
 from ofhq_pipeline.settings import PROJECT_ROOT
 
@@ -81,46 +78,3 @@ def test_a_run_process_is_a_fork_of_a_warm_forkserver(tmp_path):
     # A fresh interpreter takes seconds to import the code location; a fork of the warm one
     # starts with it imported (the bound only catches a spawn in disguise, not a slow machine).
     assert result["seconds"] < 60
-
-
-@dg.asset
-def uses_the_lake(lake: LakeResource) -> None:
-    lake.lake()
-
-
-YIELD_PROBE = textwrap.dedent("""
-    import json, os, threading
-    from ofhq_pipeline.run_start import yield_cores
-    base = os.getpriority(os.PRIO_PROCESS, 0)  # what this process inherited
-    target = min(19, base + 5)
-    done = threading.Event()
-    worker = threading.Thread(target=done.wait)  # a thread started before: also lowered
-    worker.start()
-    now = yield_cores(target)
-    after = os.getpriority(os.PRIO_PROCESS, worker.native_id)
-    again = yield_cores(base)  # never raised back
-    done.set()
-    print(json.dumps({"base": base, "target": target, "seen": [now, after, again]}))
-""")
-
-
-def test_a_batch_run_yields_the_cores_and_never_takes_them_back():
-    out = subprocess.run([sys.executable, "-c", YIELD_PROBE], capture_output=True, text=True,
-                         cwd=PROJECT_ROOT, timeout=120, check=True).stdout
-    result = json.loads(out.strip().splitlines()[-1])
-    if result["base"] >= 19:
-        pytest.skip("this process already runs at the lowest priority")
-    assert result["seen"] == [result["target"]] * 3
-
-
-def test_only_batch_runs_yield(monkeypatch, tmp_path):
-    """The lake resource, which every run's assets use, lowers the priority of batch runs only."""
-    yielded: list[str] = []
-    monkeypatch.setattr(lake_resource, "yield_cores", lambda: yielded.append("yield"))
-
-    for tags, expected in (({"ofhq/trigger": "webhook"}, []),
-                           ({"ofhq/trigger": "blast"}, ["yield"]), ({}, ["yield"])):
-        yielded.clear()
-        result = dg.materialize([uses_the_lake], tags=tags,
-                                resources={"lake": LakeResource(home=str(tmp_path))})
-        assert result.success and yielded == expected, tags
