@@ -18,6 +18,10 @@ from ofhq_pipeline_tests.live.site import (
     wait_for,
 )
 
+# A published agency, the receiver and the page, each a server: the second CI step,
+# `make test-slow` (docs/testing.md).
+pytestmark = pytest.mark.slow
+
 MONEY = {"counts", "revenue", "purchases", "creators", "flows"}
 FAN_VIEWS = {"stages", "temperature", "actions"}
 
