@@ -107,6 +107,7 @@ def run_sync(defs: dg.Definitions, instance: dg.DagsterInstance, creator: str,
     return result
 
 
+@pytest.mark.slow  # two syncs and a sensor tick (13 s): the second CI step, `make test-slow`
 def test_the_sensor_launches_the_marts_run_of_a_sync_that_staged_and_none_otherwise(
     monkeypatch, tmp_path, agency, api, instance
 ):

@@ -157,7 +157,8 @@ def copy_new_raw(source: Lake, target: Lake, seen: set[Path]) -> None:
 @pytest.mark.parametrize(("seed", "fold_share"), [
     (3, merge_module.FOLD_SHARE),
     # Changes never folded into the base: merged over changes, entities removed included.
-    (3, float("inf")),
+    # (15 s: in the second CI step, `make test-slow`, with the other seed.)
+    pytest.param(3, float("inf"), marks=pytest.mark.slow),
     pytest.param(17, merge_module.FOLD_SHARE, marks=pytest.mark.slow),
 ])
 def test_merge_equals_rebuild_after_many_syncs_webhooks_and_chargebacks(
