@@ -44,6 +44,7 @@ from ofhq_pipeline.live.hot_path import HotPath
 from ofhq_pipeline.live.members import MemberStore, member_access
 from ofhq_pipeline.live.page import render_page
 from ofhq_pipeline.live.scope import scope_of
+from ofhq_pipeline.live.state import file_version
 from ofhq_pipeline.live.view import page_view
 from ofhq_pipeline.report.render import LastRun, ReportData, collect
 from ofhq_pipeline.warehouse.access import MemberAccess
@@ -95,11 +96,7 @@ class PublishedCache:
         self.reports: dict[frozenset[str] | None, ReportData] = {}
 
     def __call__(self, creators: frozenset[str] | None) -> ReportData:
-        try:
-            stat = self.analysts_file.stat()
-            key = (stat.st_ino, stat.st_mtime_ns)
-        except FileNotFoundError:
-            key = None
+        key = file_version(self.analysts_file)
         if key != self.key:
             self.key, self.reports = key, {}
         if creators not in self.reports:

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ofhq_pipeline.live.state import KEEP, LiveState
@@ -42,7 +41,6 @@ class HotPathStats:
     alerts_sent: int = 0
     alerts_failed: int = 0
     last_error: str | None = None
-    alert_seconds: list[float] = field(default_factory=list)  # landing → sent, the latest 1,000
 
 
 class HotPath:
@@ -78,16 +76,14 @@ class HotPath:
             self.cursor = events[-1].id
             self.stats.batches += 1
             self.stats.events += len(events)
-            landed_at = {e.account_id: e.received_at for e in events}
             for creator_id, candidates in applied.candidates.items():
                 if candidates:
-                    self._alerts.submit(self._send, creator_id, candidates,
-                                        landed_at.get(creator_id))
+                    self._alerts.submit(self._send, creator_id, candidates)
         if events or changed:
             self._notify()
         return len(events)
 
-    def _send(self, creator_id: str, candidates, landed_at) -> None:
+    def _send(self, creator_id: str, candidates) -> None:
         try:
             outcome = send_alerts(candidates, creator_id, self.landing, self.send,
                                   self.enabled_rules)
@@ -98,9 +94,6 @@ class HotPath:
         sent = sum(outcome.sent.values())
         self.stats.alerts_sent += sent
         self.stats.alerts_failed += len(outcome.failed)
-        if sent and landed_at is not None:
-            seconds = time.time() - landed_at.timestamp()
-            self.stats.alert_seconds = [*self.stats.alert_seconds[-999:], seconds]
         for failure in outcome.failed:
             log.warning("live alert not sent, left to the real-time run: %s", failure)
 

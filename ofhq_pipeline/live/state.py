@@ -57,6 +57,16 @@ SNAPSHOT_FAN_TYPES = {"creator_id": "VARCHAR", "fan_id": "BIGINT", "name": "VARC
                       "temperature": "VARCHAR"}
 
 
+def file_version(path: Path) -> tuple[int, int] | None:
+    """Which version of the analysts' file is at `path` (it is replaced whole, by rename, so a
+    new inode or time is a new publish); None before the first."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -142,11 +152,7 @@ class LiveState:
         """Read the analysts' file again if it was published since (it is replaced whole, by
         rename), or if the UTC day turned; True when anything was read."""
         now = self._set_as_of()
-        try:
-            stat = os.stat(self.analysts_file)
-            key = (stat.st_ino, stat.st_mtime_ns)
-        except FileNotFoundError:
-            key = None
+        key = file_version(self.analysts_file)
         today = now.date().isoformat()
         if key == self._snapshot_key and today == self._today and key is not None:
             return False
@@ -237,6 +243,9 @@ class LiveState:
         self._refresh_fans(touched)
         self._refresh_revenue()
         purchases = self._record_purchases(now)
+        # The touched fans' transactions, once for every creator's alerts (revenue replaced them).
+        self._merged("live.snapshot_fan_transactions",
+                     "(creator_id, fan_id) IN (SELECT (creator_id, fan_id) FROM live.touched)")
         candidates = {creator: self._alerts(creator)
                       for creator in sorted({e.account_id for e in events})}
         self.events_applied += len(events)
@@ -321,12 +330,11 @@ class LiveState:
         return len(rows)
 
     def _alerts(self, creator_id: str) -> list[Candidate]:
-        """sql/realtime/alerts.sql over this creator's new events and touched fans."""
+        """sql/realtime/alerts.sql over this creator's new events and touched fans (their
+        transactions in `merged`)."""
         self.con.execute("SET VARIABLE creator_id = ?", [creator_id])
         self._view("raw.webhook_events",
                    "SELECT * FROM live.batch_events WHERE creator_id = getvariable('creator_id')")
-        self._merged("live.snapshot_fan_transactions",
-                     "(creator_id, fan_id) IN (SELECT (creator_id, fan_id) FROM live.touched)")
         self._view("staging.transactions",
                    "SELECT * FROM merged WHERE creator_id = getvariable('creator_id')")
         self._view("marts.transactions", sql_text("marts/transactions"))
