@@ -27,9 +27,13 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/ofhq demo
 
+# Tests are isolated (each its own files, databases and ports), so they run on every core's worth
+# of workers: TEST_WORKERS=1 runs them in one process.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check ofhq_pipeline ofhq_pipeline_tests bench
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow" -n $(TEST_WORKERS)
 
 # Whole syncs of the simulated agency, the real-time daemon, the `ofhq` commands: CI's second step.
 test-slow: $(STAMP) $(CHROMIUM)
