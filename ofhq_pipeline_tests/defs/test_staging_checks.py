@@ -48,6 +48,26 @@ def test_blocking_check_keeps_bad_staging_out_of_the_marts(monkeypatch, tmp_path
     assert not lake.paths.analysts_marts.exists()
 
 
+
+def test_a_failed_table_stays_failed_when_the_next_run_stages_nothing_new(
+        monkeypatch, tmp_path, instance):
+    """Its verdict stands until a run stages it again: the marts never read the bad table."""
+    monkeypatch.setenv("OFHQ_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("OFHQ_AS_OF", day(50).isoformat())
+    lake = make_lake(tmp_path / "home")
+    write_sync(lake, fetched_at=day(30), fans=[fan(1), fan(2, status="paused")],
+               transactions=[txn("t1", 1, 5.0, day(1))])
+    assert not materialize(instance).success
+
+    again = materialize(instance)  # nothing new in raw
+
+    assert not again.success
+    checks = evaluations(again)
+    assert checks["staging/fans", "matches_schema"].passed is False
+    assert checks["staging/transactions", "matches_schema"].passed is True
+    assert "marts/fan_profile" not in materialized(again)
+    assert not lake.paths.analysts_marts.exists()
+
 def test_a_row_that_does_not_cast_warns_and_blocks_nothing(monkeypatch, tmp_path, instance):
     monkeypatch.setenv("OFHQ_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("OFHQ_AS_OF", day(50).isoformat())

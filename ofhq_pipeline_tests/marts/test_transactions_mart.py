@@ -3,11 +3,13 @@ staged; otherwise a copy filtered to as-of, with each status as it was then."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import dagster as dg
 
 from ofhq_pipeline.definitions import build_definitions
+from ofhq_pipeline.staging import verdicts
 from ofhq_pipeline_tests.builders import (
     CREATOR,
     chargeback,
@@ -78,3 +80,62 @@ def test_a_run_pinned_in_the_past_sees_transactions_as_they_were(monkeypatch, tm
         ("t1", "succeeded", True, None), ("t2", "succeeded", True, None)]
     assert not os.path.samefile(lake.mart_path("transactions", CREATOR, next(
         lake.creator_marts_dir(CREATOR).iterdir()).name), lake.staging_path("transactions", CREATOR))
+
+
+def check_evaluations(monkeypatch, lake, instance, as_of) -> dict[str, dict]:
+    """The metadata of marts.transactions' check evaluations in a run as of `as_of`."""
+    monkeypatch.setenv("OFHQ_HOME", str(lake.paths.home))
+    monkeypatch.setenv("OFHQ_AS_OF", as_of.isoformat())
+    instance.add_dynamic_partitions("creators", [CREATOR])
+    defs = build_definitions()
+    result = dg.materialize(list(defs.assets), selection=SELECTION, partition_key=CREATOR,
+                            instance=instance, resources=defs.resources)
+    return {e.check_name: {"passed": e.passed, **{k: v.value for k, v in e.metadata.items()}}
+            for e in result.get_asset_check_evaluations()
+            if e.asset_key == dg.AssetKey(["marts", "transactions"])}
+
+
+def test_a_linked_mart_matches_staging_by_identity_and_is_still_judged_on_the_rest(
+        monkeypatch, tmp_path, instance):
+    lake = make_lake(tmp_path / "home")
+    write_three_purchases(lake)
+    checks = check_evaluations(monkeypatch, lake, instance, day(50))
+
+    assert checks["matches_staging"]["passed"]
+    assert "hard link" in checks["matches_staging"]["verified_by"]
+    assert "query" not in checks["matches_staging"]
+    # Staging's schema check judged this very file whole, transaction ids unique.
+    assert checks["unique_key"]["passed"]
+    assert "schema check" in checks["unique_key"]["verified_by"]
+    # The other checks still read the rows.
+    assert checks["cents_non_negative"]["query"] == "sql/checks/transactions_cents_non_negative.sql"
+
+
+def test_a_linked_mart_counts_its_ids_when_no_verdict_names_its_file(
+        monkeypatch, tmp_path, instance):
+    """A verdict of another file (staging rewritten since, or a forged verdict) proves nothing."""
+    lake = make_lake(tmp_path / "home")
+    write_three_purchases(lake)
+    verdict = verdicts.verdict_path(lake, "transactions", CREATOR)
+    check_evaluations(monkeypatch, lake, instance, day(50))
+    forged = json.loads(verdict.read_text())
+    forged["file"]["inode"] += 1
+    verdict.write_text(json.dumps(forged))
+    # The next run stages nothing new, so the verdict is read as it is now.
+    with dg.instance_for_test() as other:
+        checks = check_evaluations(monkeypatch, lake, other, day(50))
+
+    assert checks["matches_staging"]["verified_by"]
+    assert checks["unique_key"]["passed"] and "verified_by" not in checks["unique_key"]
+    assert checks["unique_key"]["query"] == "sql/checks/transactions_unique_key.sql"
+
+
+def test_a_mart_filtered_to_as_of_is_compared_with_staging_row_by_row(
+        monkeypatch, tmp_path, instance):
+    lake = make_lake(tmp_path / "home")
+    write_three_purchases(lake)
+    checks = check_evaluations(monkeypatch, lake, instance, day(6))
+
+    assert checks["matches_staging"]["passed"]
+    assert "verified_by" not in checks["matches_staging"]
+    assert checks["matches_staging"]["query"] == "sql/checks/transactions_matches_staging.sql"

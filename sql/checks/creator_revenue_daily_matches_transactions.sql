@@ -4,7 +4,7 @@
 WITH truth AS (
     SELECT
         creator_id,
-        CAST(created_at AS DATE)                                              AS day,
+        utc_day(created_at)                                                   AS day,
         CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase), 0) AS BIGINT)
                                                                               AS gross_cents,
         CAST(coalesce(sum(net_cents) FILTER (WHERE is_purchase), 0) AS BIGINT) AS net_cents,

@@ -6,7 +6,7 @@ failure), never a pass. None blocks: the marts are published with their verdicts
 """
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -99,14 +99,22 @@ def check_specs(table: str, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
 
 def run_checks(
     store: Lake, con: duckdb.DuckDBPyConnection, table: str, creator_id: str, as_of: datetime,
-    path: Path,
+    path: Path, *, by_construction: Mapping[str, str] | None = None,
 ) -> Iterator[dg.AssetCheckResult]:
-    """Every check of `table` on `path`, the mart file this run just wrote."""
+    """Every check of `table` on `path`, the mart file this run just wrote. A check named in
+    `by_construction` holds by how this file was made (the reason given): it passes, saying so,
+    without its query reading every row again."""
     con.execute(
         f"CREATE OR REPLACE VIEW marts.{table} AS SELECT * FROM read_parquet({quote(path)})"
     )
     for check in MART_CHECKS.get(table, []):
-        yield evaluate(store, con, table, check, creator_id, as_of, path)
+        reason = (by_construction or {}).get(check.name)
+        if reason is not None:
+            yield dg.AssetCheckResult(check_name=check.name, passed=True, metadata={
+                "partition": creator_id, "as_of": as_of.isoformat(), "failing_rows": 0,
+                "verified_by": reason})
+        else:
+            yield evaluate(store, con, table, check, creator_id, as_of, path)
 
 
 def evaluate(

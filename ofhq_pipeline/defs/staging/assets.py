@@ -25,10 +25,10 @@ import polars as pl
 from ofhq_pipeline import registry
 from ofhq_pipeline.defs.models import asset_key, spec, written_metadata
 from ofhq_pipeline.defs.partitions import creator_partitions
-from ofhq_pipeline.lake import REJECTS, Lake
+from ofhq_pipeline.lake import REJECTS, Lake, parquet_rows
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.resources.sync_settings import SyncSettings
-from ofhq_pipeline.staging import schemas
+from ofhq_pipeline.staging import schemas, verdicts
 from ofhq_pipeline.staging.compaction import compact, remove_leftovers
 from ofhq_pipeline.staging.merge import Staged, StagingMerge
 from ofhq_pipeline.staging.rejects import summarize
@@ -163,10 +163,20 @@ def staged_results(store: Lake, con: duckdb.DuckDBPyConnection, creator_id: str,
         "recomputed_entities": staged.work_set, "last_seen_only": staged.last_seen_only,
         "seconds": staged.seconds,
     })
+    verdict = verdicts.last(store, staged.table, creator_id)
     if staged.changed and staged.written:  # the rows this run wrote: the rest were validated
         passed, check_meta = validate(SCHEMAS[staged.table], written_rows(staged.written))
-    else:  # the rows it validated last run are the rows it holds
-        passed, check_meta = True, {"rows": staged.rows, "validated": "unchanged since last run"}
+        verdicts.record(store, staged.table, creator_id, passed=passed,
+                        whole_table=staged.written == path)
+    elif verdict is not None:  # the rows it holds are the ones last judged: their verdict stands
+        passed, check_meta = verdict["passed"], {
+            "rows": staged.rows, "validated": "unchanged since the last verdict"}
+    else:  # never judged (a table staged before verdicts were kept): judged whole now
+        frame = con.execute(store.staged_select(staged.table, creator_id)).pl()
+        passed, check_meta = validate(SCHEMAS[staged.table], frame)
+        changes = store.staging_changes_path(staged.table, creator_id)
+        verdicts.record(store, staged.table, creator_id, passed=passed, whole_table=not (
+            changes.exists() and parquet_rows(con, changes) > 0))
     yield dg.AssetCheckResult(asset_key=asset_key(key), check_name="matches_schema",
                               passed=passed, metadata=check_meta)
     if staged.table == REJECTS:
