@@ -24,14 +24,19 @@ from ofhq_pipeline_tests.builders import (
 SELECTION = dg.AssetSelection.assets(["staging", "transactions"], ["marts", "transactions"])
 
 
-def build_transactions(monkeypatch, lake, instance, as_of) -> tuple[dict, list[dict]]:
-    """Materialize staging and marts transactions as of `as_of`: the mart's metadata and rows."""
+def materialize(monkeypatch, lake, instance, as_of) -> dg.ExecuteInJobResult:
+    """Materialize staging and marts transactions as of `as_of`."""
     monkeypatch.setenv("OFHQ_HOME", str(lake.paths.home))
     monkeypatch.setenv("OFHQ_AS_OF", as_of.isoformat())
     instance.add_dynamic_partitions("creators", [CREATOR])
     defs = build_definitions()
-    result = dg.materialize(list(defs.assets), selection=SELECTION, partition_key=CREATOR,
-                            instance=instance, resources=defs.resources)
+    return dg.materialize(list(defs.assets), selection=SELECTION, partition_key=CREATOR,
+                          instance=instance, resources=defs.resources)
+
+
+def build_transactions(monkeypatch, lake, instance, as_of) -> tuple[dict, list[dict]]:
+    """The mart's metadata and rows, built as of `as_of`."""
+    result = materialize(monkeypatch, lake, instance, as_of)
     (event,) = [e for e in result.get_asset_materialization_events()
                 if e.asset_key == dg.AssetKey(["marts", "transactions"])]
     metadata = {k: v.value for k, v in event.materialization.metadata.items()}
@@ -84,12 +89,7 @@ def test_a_run_pinned_in_the_past_sees_transactions_as_they_were(monkeypatch, tm
 
 def check_evaluations(monkeypatch, lake, instance, as_of) -> dict[str, dict]:
     """The metadata of marts.transactions' check evaluations in a run as of `as_of`."""
-    monkeypatch.setenv("OFHQ_HOME", str(lake.paths.home))
-    monkeypatch.setenv("OFHQ_AS_OF", as_of.isoformat())
-    instance.add_dynamic_partitions("creators", [CREATOR])
-    defs = build_definitions()
-    result = dg.materialize(list(defs.assets), selection=SELECTION, partition_key=CREATOR,
-                            instance=instance, resources=defs.resources)
+    result = materialize(monkeypatch, lake, instance, as_of)
     return {e.check_name: {"passed": e.passed, **{k: v.value for k, v in e.metadata.items()}}
             for e in result.get_asset_check_evaluations()
             if e.asset_key == dg.AssetKey(["marts", "transactions"])}
