@@ -1,11 +1,15 @@
-"""The last verdict of each staged table's schema check, kept beside the table
-(`lake/staging/_checked/<table>/<creator>.json`).
+"""The verdicts of each staged table's schema check, kept beside the table
+(`lake/staging/_checked/<table>/<creator>.json`): one for its base file, one for its changes,
+each naming the file it judged (inode, size, modification time; files are replaced by rename,
+never edited).
 
-A run whose staging changed nothing reports the verdict its table last had, not a pass: a table
-that failed its (blocking) check stays failed until a run stages it again and it passes. The
-verdict names the file it judged (inode, size, modification time), so that a reader can tell
-whether the file it holds is the one judged whole: marts.transactions, when it is the staged
-file itself, takes its unique key from that verdict (`defs/marts/money.py`).
+A table stands as passed only while both files it is made of are the ones judged and both
+passed. So a run that stages nothing new reports the verdict the table already had, and a merge
+that only judged its new changes still fails while its base is one that failed: a table that
+failed its (blocking) check keeps the marts from it until it is staged again and passes. When a
+file is not the one judged (a verdict lost, a base rewritten unjudged), the table is judged whole
+again. marts.transactions, when it is the staged file itself, takes its unique key from the
+base's verdict (`defs/marts/money.py`).
 """
 
 from __future__ import annotations
@@ -15,39 +19,64 @@ from pathlib import Path
 
 from ofhq_pipeline.lake import Lake, atomic_write
 
+PARTS = ("base", "changes")
+
 
 def verdict_path(store: Lake, table: str, creator_id: str) -> Path:
     return store.staging_path(table, creator_id, layer="staging/_checked").with_suffix(".json")
 
 
-def file_identity(path: Path) -> dict[str, int]:
-    """What tells one written file from another: files are replaced by rename, never edited."""
+def part_path(store: Lake, table: str, creator_id: str, part: str) -> Path:
+    return (store.staging_path(table, creator_id) if part == "base"
+            else store.staging_changes_path(table, creator_id))
+
+
+def file_identity(path: Path) -> dict[str, int] | None:
+    """What tells one written file from another; None when there is no file."""
+    if not path.exists():
+        return None
     stat = path.stat()
     return {"inode": stat.st_ino, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def record(store: Lake, table: str, creator_id: str, *, passed: bool, whole_table: bool) -> None:
-    """The verdict of the schema check on the table's base file (`whole_table`: the base was
-    the whole table, its changes empty), or on its changes."""
-    judged = (store.staging_path(table, creator_id) if whole_table
-              else store.staging_changes_path(table, creator_id))
-    data = {"passed": passed, "whole_table": whole_table, "file": file_identity(judged)}
-    path = verdict_path(store, table, creator_id)
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data)))
-
-
-def last(store: Lake, table: str, creator_id: str) -> dict | None:
-    """The table's last verdict; None when none was recorded (or it cannot be read)."""
-    path = verdict_path(store, table, creator_id)
+def read(store: Lake, table: str, creator_id: str) -> dict:
+    """Each part's verdict, {"passed", "file"}; a part never judged (or unreadable) is absent."""
     try:
-        data = json.loads(path.read_text())
-        return data if isinstance(data.get("passed"), bool) else None
-    except (OSError, ValueError, AttributeError):
+        data = json.loads(verdict_path(store, table, creator_id).read_text())
+        return {part: data[part] for part in PARTS
+                if isinstance(data.get(part), dict) and isinstance(data[part].get("passed"), bool)}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+
+
+def record(store: Lake, table: str, creator_id: str, passed: bool, *parts: str) -> None:
+    """The check's verdict on the named parts, as their files are now; the others' are kept."""
+    data = read(store, table, creator_id)
+    for part in parts:
+        data[part] = {"passed": passed,
+                      "file": file_identity(part_path(store, table, creator_id, part))}
+    atomic_write(verdict_path(store, table, creator_id), lambda tmp: tmp.write_text(json.dumps(data)))
+
+
+def judged(store: Lake, table: str, creator_id: str, part: str) -> bool | None:
+    """The verdict on one part as its file is now: None when that file is not the one judged."""
+    verdict = read(store, table, creator_id).get(part)
+    current = file_identity(part_path(store, table, creator_id, part))
+    if verdict is None or verdict.get("file") != current:
         return None
+    return verdict["passed"]
+
+
+def standing(store: Lake, table: str, creator_id: str, *, has_changes: bool) -> bool | None:
+    """Whether the table as it is now passed: its base, and its changes when it has any. None
+    when a part's file is not the one judged, so the table must be judged whole."""
+    parts = ("base", "changes") if has_changes else ("base",)
+    verdicts = [judged(store, table, creator_id, part) for part in parts]
+    return None if None in verdicts else all(verdicts)
 
 
 def passed_whole(store: Lake, table: str, creator_id: str, path: Path) -> bool:
-    """Whether `path` is the very file the check last judged whole, and it passed."""
-    verdict = last(store, table, creator_id)
-    return (verdict is not None and verdict["passed"] and verdict.get("whole_table") is True
-            and path.exists() and verdict.get("file") == file_identity(path))
+    """Whether `path` is the base file the check judged, and it passed."""
+    verdict = read(store, table, creator_id).get("base")
+    return (verdict is not None and verdict["passed"]
+            and verdict.get("file") == file_identity(path))

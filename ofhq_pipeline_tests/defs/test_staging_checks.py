@@ -4,9 +4,11 @@ whose values do not cast is set aside with a warning and stops nothing."""
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 
 from ofhq_pipeline.definitions import build_definitions
 from ofhq_pipeline.defs.lifecycle.jobs import stage_decay_job
+from ofhq_pipeline.staging import verdicts
 from ofhq_pipeline_tests.builders import CREATOR, day, fan, make_lake, txn, write_sync
 
 SELECTION = stage_decay_job.selection  # staging → marts → published, no API
@@ -49,15 +51,19 @@ def test_blocking_check_keeps_bad_staging_out_of_the_marts(monkeypatch, tmp_path
 
 
 
+@pytest.mark.parametrize("verdict", ["kept", "lost"])
 def test_a_failed_table_stays_failed_when_the_next_run_stages_nothing_new(
-        monkeypatch, tmp_path, instance):
-    """Its verdict stands until a run stages it again: the marts never read the bad table."""
+        monkeypatch, tmp_path, instance, verdict):
+    """Its verdict stands until a run stages it again (or, lost, the table is judged whole
+    again): the marts never read the bad table."""
     monkeypatch.setenv("OFHQ_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("OFHQ_AS_OF", day(50).isoformat())
     lake = make_lake(tmp_path / "home")
     write_sync(lake, fetched_at=day(30), fans=[fan(1), fan(2, status="paused")],
                transactions=[txn("t1", 1, 5.0, day(1))])
     assert not materialize(instance).success
+    if verdict == "lost":
+        verdicts.verdict_path(lake, "fans", CREATOR).unlink()
 
     again = materialize(instance)  # nothing new in raw
 
@@ -67,6 +73,27 @@ def test_a_failed_table_stays_failed_when_the_next_run_stages_nothing_new(
     assert checks["staging/transactions", "matches_schema"].passed is True
     assert "marts/fan_profile" not in materialized(again)
     assert not lake.paths.analysts_marts.exists()
+
+
+def test_good_new_rows_merged_onto_a_failed_table_do_not_make_it_pass(
+        monkeypatch, tmp_path, instance):
+    """A merge judges what it wrote; the base it applies to still failed."""
+    monkeypatch.setenv("OFHQ_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("OFHQ_AS_OF", day(50).isoformat())
+    lake = make_lake(tmp_path / "home")
+    # Enough fans that one more is merged as a change, not folded into the base.
+    write_sync(lake, fetched_at=day(30), fans=[fan(n) for n in range(1, 20)]
+               + [fan(20, status="paused")], transactions=[txn("t1", 1, 5.0, day(1))])
+    assert not materialize(instance).success
+    write_sync(lake, fetched_at=day(31), fans=[fan(21)], transactions=[])
+
+    again = materialize(instance)
+
+    checks = evaluations(again)
+    fans = checks["staging/fans", "matches_schema"]
+    assert fans.passed is False
+    assert "base they apply to failed" in fans.metadata["validated"].value
+    assert "marts/fan_profile" not in materialized(again)
 
 def test_a_row_that_does_not_cast_warns_and_blocks_nothing(monkeypatch, tmp_path, instance):
     monkeypatch.setenv("OFHQ_HOME", str(tmp_path / "home"))

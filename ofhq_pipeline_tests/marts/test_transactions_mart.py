@@ -116,18 +116,21 @@ def test_a_linked_mart_counts_its_ids_when_no_verdict_names_its_file(
     """A verdict of another file (staging rewritten since, or a forged verdict) proves nothing."""
     lake = make_lake(tmp_path / "home")
     write_three_purchases(lake)
-    verdict = verdicts.verdict_path(lake, "transactions", CREATOR)
     check_evaluations(monkeypatch, lake, instance, day(50))
+    verdict = verdicts.verdict_path(lake, "transactions", CREATOR)
     forged = json.loads(verdict.read_text())
-    forged["file"]["inode"] += 1
+    forged["base"]["file"]["inode"] += 1
     verdict.write_text(json.dumps(forged))
-    # The next run stages nothing new, so the verdict is read as it is now.
-    with dg.instance_for_test() as other:
-        checks = check_evaluations(monkeypatch, lake, other, day(50))
+    # The mart alone, on the staged file as it is.
+    defs = build_definitions()
+    result = dg.materialize(list(defs.assets), selection=dg.AssetSelection.assets(
+        ["marts", "transactions"]), partition_key=CREATOR, instance=instance,
+        resources=defs.resources)
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
 
-    assert checks["matches_staging"]["verified_by"]
-    assert checks["unique_key"]["passed"] and "verified_by" not in checks["unique_key"]
-    assert checks["unique_key"]["query"] == "sql/checks/transactions_unique_key.sql"
+    assert "verified_by" in checks["matches_staging"].metadata
+    assert checks["unique_key"].passed and "verified_by" not in checks["unique_key"].metadata
+    assert checks["unique_key"].metadata["query"].value == "sql/checks/transactions_unique_key.sql"
 
 
 def test_a_mart_filtered_to_as_of_is_compared_with_staging_row_by_row(

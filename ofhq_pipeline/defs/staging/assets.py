@@ -163,24 +163,39 @@ def staged_results(store: Lake, con: duckdb.DuckDBPyConnection, creator_id: str,
         "recomputed_entities": staged.work_set, "last_seen_only": staged.last_seen_only,
         "seconds": staged.seconds,
     })
-    verdict = verdicts.last(store, staged.table, creator_id)
-    if staged.changed and staged.written:  # the rows this run wrote: the rest were validated
-        passed, check_meta = validate(SCHEMAS[staged.table], written_rows(staged.written))
-        verdicts.record(store, staged.table, creator_id, passed=passed,
-                        whole_table=staged.written == path)
-    elif verdict is not None:  # the rows it holds are the ones last judged: their verdict stands
-        passed, check_meta = verdict["passed"], {
-            "rows": staged.rows, "validated": "unchanged since the last verdict"}
-    else:  # never judged (a table staged before verdicts were kept): judged whole now
-        frame = con.execute(store.staged_select(staged.table, creator_id)).pl()
-        passed, check_meta = validate(SCHEMAS[staged.table], frame)
-        changes = store.staging_changes_path(staged.table, creator_id)
-        verdicts.record(store, staged.table, creator_id, passed=passed, whole_table=not (
-            changes.exists() and parquet_rows(con, changes) > 0))
+    passed, check_meta = schema_verdict(store, con, creator_id, staged)
     yield dg.AssetCheckResult(asset_key=asset_key(key), check_name="matches_schema",
                               passed=passed, metadata=check_meta)
     if staged.table == REJECTS:
         yield rejects_check(store, con, creator_id)
+
+
+def schema_verdict(store: Lake, con: duckdb.DuckDBPyConnection, creator_id: str,
+                   staged: Staged) -> tuple[bool, dict]:
+    """The table's schema check. What this run wrote is judged, and the table passes only while
+    every file it is made of passed when judged (`staging/verdicts.py`); a table with a file no
+    verdict names is judged whole."""
+    table = staged.table
+    if staged.changed and staged.written:  # the rows this run wrote: the rest were judged
+        passed, meta = validate(SCHEMAS[table], written_rows(staged.written))
+        whole = staged.written == store.staging_path(table, creator_id)  # its changes emptied
+        verdicts.record(store, table, creator_id, passed,
+                        *(("base", "changes") if whole else ("changes",)))
+        if whole or not passed:
+            return passed, meta
+        base = verdicts.judged(store, table, creator_id, "base")
+        if base is not None:
+            return base, meta if base else {
+                **meta, "validated": "the new changes pass; the base they apply to failed"}
+    else:
+        changes = store.staging_changes_path(table, creator_id)
+        has_changes = changes.exists() and parquet_rows(con, changes) > 0
+        held = verdicts.standing(store, table, creator_id, has_changes=has_changes)
+        if held is not None:
+            return held, {"rows": staged.rows, "validated": "unchanged since judged"}
+    passed, meta = validate(SCHEMAS[table], con.execute(store.staged_select(table, creator_id)).pl())
+    verdicts.record(store, table, creator_id, passed, "base", "changes")
+    return passed, {**meta, "validated": "judged whole: no verdict named its files"}
 
 
 staging_assets = [staging_tables]
