@@ -505,6 +505,17 @@ class Lake:
                 old.rmdir()
 
 
+def file_version(path: Path) -> tuple[int, int, int] | None:
+    """Which version of a file is at `path` (inode, size, modification time): the lake's files
+    are replaced whole, by rename, never edited, so another version is another file. None when
+    there is none."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
 def parquet_rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     (rows,) = con.execute(
         f"SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata({quote(path)})"

@@ -39,12 +39,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ofhq_pipeline.lake import file_version
 from ofhq_pipeline.live.auth import AuthSettings, RequireMember, auth_routes, csrf_token
 from ofhq_pipeline.live.hot_path import HotPath
 from ofhq_pipeline.live.members import MemberStore, member_access
 from ofhq_pipeline.live.page import render_page
 from ofhq_pipeline.live.scope import scope_of
-from ofhq_pipeline.live.state import file_version
 from ofhq_pipeline.live.view import page_view
 from ofhq_pipeline.report.render import LastRun, ReportData, collect
 from ofhq_pipeline.warehouse.access import MemberAccess

@@ -20,7 +20,6 @@ one thread (the hot path's); readers take `view()`, a plain dict.
 from __future__ import annotations
 
 import json
-import os
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from ofhq_pipeline.lake import (
     MACRO_FILES,
     RAW_TABLES,
     empty_select,
+    file_version,
     quote,
     raw_frame,
     raw_select,
@@ -55,16 +55,6 @@ SNAPSHOT_FAN_COLUMNS = ["creator_id", "fan_id", "name", "username", "last_fan_me
 SNAPSHOT_FAN_TYPES = {"creator_id": "VARCHAR", "fan_id": "BIGINT", "name": "VARCHAR",
                       "username": "VARCHAR", "last_fan_message_at": "TIMESTAMPTZ",
                       "temperature": "VARCHAR"}
-
-
-def file_version(path: Path) -> tuple[int, int] | None:
-    """Which version of the analysts' file is at `path` (it is replaced whole, by rename, so a
-    new inode or time is a new publish); None before the first."""
-    try:
-        stat = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return stat.st_ino, stat.st_mtime_ns
 
 
 def utc_now() -> datetime:

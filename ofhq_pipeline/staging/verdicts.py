@@ -1,7 +1,6 @@
 """The verdicts of each staged table's schema check, kept beside the table
 (`lake/staging/_checked/<table>/<creator>.json`): one for its base file, one for its changes,
-each naming the file it judged (inode, size, modification time; files are replaced by rename,
-never edited).
+each naming the version of the file it judged (`lake.file_version`).
 
 A table stands as passed only while both files it is made of are the ones judged and both
 passed. So a run that stages nothing new reports the verdict the table already had, and a merge
@@ -17,7 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ofhq_pipeline.lake import Lake, atomic_write
+from ofhq_pipeline.lake import Lake, atomic_write, file_version
 
 PARTS = ("base", "changes")
 
@@ -31,12 +30,10 @@ def part_path(store: Lake, table: str, creator_id: str, part: str) -> Path:
             else store.staging_changes_path(table, creator_id))
 
 
-def file_identity(path: Path) -> dict[str, int] | None:
-    """What tells one written file from another; None when there is no file."""
-    if not path.exists():
-        return None
-    stat = path.stat()
-    return {"inode": stat.st_ino, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+def version(path: Path) -> list[int] | None:
+    """The file's version as the verdict stores it (JSON)."""
+    found = file_version(path)
+    return list(found) if found else None
 
 
 def read(store: Lake, table: str, creator_id: str) -> dict:
@@ -54,14 +51,14 @@ def record(store: Lake, table: str, creator_id: str, passed: bool, *parts: str) 
     data = read(store, table, creator_id)
     for part in parts:
         data[part] = {"passed": passed,
-                      "file": file_identity(part_path(store, table, creator_id, part))}
+                      "file": version(part_path(store, table, creator_id, part))}
     atomic_write(verdict_path(store, table, creator_id), lambda tmp: tmp.write_text(json.dumps(data)))
 
 
 def judged(store: Lake, table: str, creator_id: str, part: str) -> bool | None:
     """The verdict on one part as its file is now: None when that file is not the one judged."""
     verdict = read(store, table, creator_id).get(part)
-    current = file_identity(part_path(store, table, creator_id, part))
+    current = version(part_path(store, table, creator_id, part))
     if verdict is None or verdict.get("file") != current:
         return None
     return verdict["passed"]
@@ -79,4 +76,4 @@ def passed_whole(store: Lake, table: str, creator_id: str, path: Path) -> bool:
     """Whether `path` is the base file the check judged, and it passed."""
     verdict = read(store, table, creator_id).get("base")
     return (verdict is not None and verdict["passed"]
-            and verdict.get("file") == file_identity(path))
+            and verdict.get("file") == version(path))

@@ -119,7 +119,7 @@ def test_a_linked_mart_counts_its_ids_when_no_verdict_names_its_file(
     check_evaluations(monkeypatch, lake, instance, day(50))
     verdict = verdicts.verdict_path(lake, "transactions", CREATOR)
     forged = json.loads(verdict.read_text())
-    forged["base"]["file"]["inode"] += 1
+    forged["base"]["file"][0] += 1  # another inode
     verdict.write_text(json.dumps(forged))
     # The mart alone, on the staged file as it is.
     defs = build_definitions()

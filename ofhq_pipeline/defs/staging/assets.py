@@ -137,12 +137,17 @@ def staging_tables(
         # Every table is merged (one follows another; each merge costs what is new); the
         # selected ones are reported.
         built = [merge.build(model.table, full=full) for model in registry.models(layer="staging")]
+        # What each merge wrote is judged now, reported or not, so that every table's verdicts
+        # name the files it is made of and no later run has to judge it whole.
+        judged = {staged.table: judge_written(store, creator_id, staged)
+                  for staged in built if staged.written}
         changed = any(staged.changed for staged in built)
         behind = store.marts_behind(creator_id, staging_changed=changed)
         if full or behind or sync.rebuild_marts(context):
             for staged in built:
                 if f"staging/{staged.table}" in selected:
-                    yield from staged_results(store, con, creator_id, staged)
+                    yield from staged_results(store, con, creator_id, staged,
+                                              judged.get(staged.table))
         else:
             # Nothing new, and the marts were built on what staging holds: nothing downstream
             # has work to do, so no staging output is yielded and Dagster skips it all.
@@ -154,7 +159,8 @@ def staging_tables(
 
 
 def staged_results(store: Lake, con: duckdb.DuckDBPyConnection, creator_id: str,
-                   staged: Staged) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+                   staged: Staged, judged: dict | None
+                   ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     key = f"staging/{staged.table}"
     path = store.staging_path(staged.table, creator_id)
     yield dg.MaterializeResult(asset_key=asset_key(key), metadata={
@@ -163,36 +169,38 @@ def staged_results(store: Lake, con: duckdb.DuckDBPyConnection, creator_id: str,
         "recomputed_entities": staged.work_set, "last_seen_only": staged.last_seen_only,
         "seconds": staged.seconds,
     })
-    passed, check_meta = schema_verdict(store, con, creator_id, staged)
+    passed, check_meta = schema_verdict(store, con, creator_id, staged, judged)
     yield dg.AssetCheckResult(asset_key=asset_key(key), check_name="matches_schema",
                               passed=passed, metadata=check_meta)
     if staged.table == REJECTS:
         yield rejects_check(store, con, creator_id)
 
 
+def judge_written(store: Lake, creator_id: str, staged: Staged) -> dict:
+    """Validate the file a merge wrote (the whole table, or its changes) and record the verdict;
+    returns the check's metadata."""
+    passed, meta = validate(SCHEMAS[staged.table], written_rows(staged.written))
+    whole = staged.written == store.staging_path(staged.table, creator_id)  # changes emptied
+    verdicts.record(store, staged.table, creator_id, passed,
+                    *(("base", "changes") if whole else ("changes",)))
+    return meta
+
+
 def schema_verdict(store: Lake, con: duckdb.DuckDBPyConnection, creator_id: str,
-                   staged: Staged) -> tuple[bool, dict]:
-    """The table's schema check. What this run wrote is judged, and the table passes only while
-    every file it is made of passed when judged (`staging/verdicts.py`); a table with a file no
-    verdict names is judged whole."""
+                   staged: Staged, judged: dict | None) -> tuple[bool, dict]:
+    """The table's schema check: it passes only while every file it is made of passed when
+    judged (`staging/verdicts.py`; `judged`: the metadata of what this run wrote). A table with a
+    file no verdict names is judged whole."""
     table = staged.table
-    if staged.changed and staged.written:  # the rows this run wrote: the rest were judged
-        passed, meta = validate(SCHEMAS[table], written_rows(staged.written))
-        whole = staged.written == store.staging_path(table, creator_id)  # its changes emptied
-        verdicts.record(store, table, creator_id, passed,
-                        *(("base", "changes") if whole else ("changes",)))
-        if whole or not passed:
-            return passed, meta
-        base = verdicts.judged(store, table, creator_id, "base")
-        if base is not None:
-            return base, meta if base else {
-                **meta, "validated": "the new changes pass; the base they apply to failed"}
-    else:
-        changes = store.staging_changes_path(table, creator_id)
-        has_changes = changes.exists() and parquet_rows(con, changes) > 0
-        held = verdicts.standing(store, table, creator_id, has_changes=has_changes)
-        if held is not None:
+    changes = store.staging_changes_path(table, creator_id)
+    has_changes = changes.exists() and parquet_rows(con, changes) > 0
+    held = verdicts.standing(store, table, creator_id, has_changes=has_changes)
+    if held is not None:
+        if judged is None:
             return held, {"rows": staged.rows, "validated": "unchanged since judged"}
+        if held or "failure_cases" in judged:
+            return held, judged
+        return held, {**judged, "validated": "the new changes pass; the base they apply to failed"}
     passed, meta = validate(SCHEMAS[table], con.execute(store.staged_select(table, creator_id)).pl())
     verdicts.record(store, table, creator_id, passed, "base", "changes")
     return passed, {**meta, "validated": "judged whole: no verdict named its files"}
