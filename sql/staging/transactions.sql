@@ -63,37 +63,32 @@ typed AS (
         item_no
     FROM parsed
 ),
-ordered AS (
+transactions AS (
+    -- The latest sighting of each transaction (every field of it), with what all its sightings
+    -- say together: at the latest sighting, the frame from the first one holds them all, so one
+    -- sort serves both and no group-by follows it.
     SELECT
-        *,
-        -- The most advanced status among the sightings that arrived before this one.
-        max(status_rank) OVER (arrival ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
-                                                                            AS earlier_rank,
-        -- No sighting arrived after it.
-        lead(true) OVER arrival IS NULL                                     AS is_latest
+        * EXCLUDE (chargeback_at),
+        max(status_rank) OVER so_far                                    AS final_rank,
+        max(payment_rank) FILTER (WHERE payment_rank < 4) OVER so_far   AS rank_before_chargeback,
+        min(chargeback_at) OVER so_far                                  AS chargeback_at,
+        -- Every sighting's status, in the order they arrived.
+        list(status_rank) OVER so_far                                   AS ranks
     FROM typed
     -- The order sightings arrived in: by fetch time; at the same instant the feed counts as the
     -- later one, then a chargeback, then a webhook.
     WINDOW arrival AS (PARTITION BY transaction_id
-                       ORDER BY fetched_at, -source_rank, batch_id, item_no)
-),
-transactions AS (
-    -- The latest sighting of each transaction (every field of it), with what all its sightings
-    -- say together.
-    SELECT
-        transaction_id,
-        any_value(COLUMNS(* EXCLUDE (transaction_id, chargeback_at, earlier_rank, is_latest)))
-            FILTER (WHERE is_latest),
-        max(status_rank)                                                AS final_rank,
-        max(payment_rank) FILTER (WHERE payment_rank < 4)               AS rank_before_chargeback,
-        min(chargeback_at)                                              AS chargeback_at,
-        count(*) FILTER (WHERE status_rank < earlier_rank)              AS status_regressions
-    FROM ordered
-    GROUP BY transaction_id
+                       ORDER BY fetched_at, -source_rank, batch_id, item_no),
+           so_far AS (arrival ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+    QUALIFY lead(true) OVER arrival IS NULL  -- no sighting arrived after it
 ),
 cleaned AS (
     -- The latest description without its HTML, cleaned once (the type below reads it).
-    SELECT * REPLACE (strip_html(description) AS description)
+    SELECT
+        * EXCLUDE (ranks) REPLACE (strip_html(description) AS description),
+        -- Sightings whose status is behind the most advanced one that arrived before them.
+        len(list_filter(generate_series(2, len(ranks)),
+                        i -> ranks[i] < list_max(ranks[1:i - 1])))      AS status_regressions
     FROM transactions
 )
 SELECT
