@@ -94,6 +94,7 @@ def main() -> None:
     print(f"publish analysts' file ({published['fan_profile']:,} fan_profile rows): "
           f"{published['seconds']:.1f} s, peak {rss:.2f} GiB")
 
+    from bench.agency_rollup import main as agency_rollup_main
     from bench.blast import main as blast_main
     from bench.classifier import main as classifier_main
     from bench.instant import main as instant_main
@@ -105,6 +106,7 @@ def main() -> None:
     from bench.sync_steps import main as sync_steps_main
     from bench.sync_throughput import main as sync_main
 
+    agency_rollup_main()
     print()
     sync_main()
     print()

@@ -109,6 +109,11 @@ def raw_select(table: str, files: list[Path]) -> str:
             f"FROM read_parquet([{listed}], union_by_name = true)")
 
 
+def file_list(paths: list[Path]) -> str:
+    """Files as a DuckDB list literal (sorted), for read_parquet."""
+    return "[" + ", ".join(quote(p) for p in sorted(paths)) + "]"
+
+
 def is_month_file(path: Path) -> bool:
     """A compacted month (`2026-11.parquet`), as opposed to one sync's batch."""
     return len(path.stem) == 7 and path.stem[4] == "-"

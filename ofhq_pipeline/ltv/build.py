@@ -25,7 +25,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from ofhq_pipeline.lake import Lake, atomic_write, quote, sql_text
+from ofhq_pipeline.lake import Lake, atomic_write, file_list, sql_text
 from ofhq_pipeline.ltv.model import (
     LIBRARY,
     FitError,
@@ -109,8 +109,7 @@ def pool_source(store: Lake, creator_id: str) -> str:
               if p.parent.parent.name != creator_id and p.exists()]
     parts = ["SELECT * FROM marts.transactions"]
     if others:
-        files = "[" + ", ".join(quote(p) for p in sorted(others)) + "]"
-        parts.append(f"SELECT * FROM read_parquet({files}, union_by_name = true)")
+        parts.append(f"SELECT * FROM read_parquet({file_list(others)}, union_by_name = true)")
     return " UNION ALL BY NAME ".join(parts)
 
 

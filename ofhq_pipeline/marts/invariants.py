@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from ofhq_pipeline.lake import Lake, quote, sql_text
+from ofhq_pipeline.lake import Lake, file_list, quote, sql_text
 
 MODEL = "checks/fan_profile_invariants"
 
@@ -51,10 +51,9 @@ def attach_agency_rollup(
     `marts.fan_profile` is left as `profile` alone."""
     mine = store.creator_marts_dir(creator_id)
     others = [p for p in store.current_marts().get("fan_profile", []) if mine not in p.parents]
-    files = "[" + ", ".join(quote(p) for p in [*others, profile]) + "]"
     con.execute(
         "CREATE OR REPLACE VIEW marts.fan_profile AS "
-        f"SELECT * FROM read_parquet({files}, union_by_name = true) "
+        f"SELECT * FROM read_parquet({file_list([*others, profile])}, union_by_name = true) "
         f"WHERE fan_id IN (SELECT fan_id FROM read_parquet({quote(profile)}))"
     )
     try:

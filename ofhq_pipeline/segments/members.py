@@ -22,7 +22,15 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from ofhq_pipeline.lake import Lake, atomic_write, empty_select, parquet_rows, quote, sql_text
+from ofhq_pipeline.lake import (
+    Lake,
+    atomic_write,
+    empty_select,
+    file_list,
+    parquet_rows,
+    quote,
+    sql_text,
+)
 from ofhq_pipeline.segments.csv_cells import safe_cell
 from ofhq_pipeline.segments.spec import (
     Segment,
@@ -107,7 +115,7 @@ def build_segment_members(store: Lake, segments: list[Segment], creator_id: str,
     files = [members_path(store, s.name, creator_id) for s in segments]
     files = [f for f in files if f.exists()]
     path = store.mart_path("segment_members", creator_id, run_id)
-    source = (f"SELECT * FROM read_parquet([{', '.join(quote(f) for f in files)}], "
+    source = (f"SELECT * FROM read_parquet({file_list(files)}, "
               "union_by_name = true) ORDER BY segment, fan_id") if files else empty_select(
                   "marts/segment_members")
     con = duckdb.connect()
@@ -156,7 +164,7 @@ def read_members(store: Lake, segment: Segment, creators: list[str] | None = Non
     con = duckdb.connect()
     try:
         frame = con.execute(
-            f"SELECT * FROM read_parquet([{', '.join(quote(f) for f in files)}], "
+            f"SELECT * FROM read_parquet({file_list(files)}, "
             "union_by_name = true) ORDER BY creator_id, fan_id"
         ).pl()
     finally:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from ofhq_pipeline.lake import quote
+from ofhq_pipeline.lake import file_list
 
 TOP_REASONS = 5
 SAMPLE_ROWS = 10
@@ -64,7 +64,7 @@ def summarize(
     files = [path for path in files if path.exists()]
     if not files:
         return []
-    source = f"read_parquet([{', '.join(quote(path) for path in files)}])"
+    source = f"read_parquet({file_list(files)})"
     reasons: dict[str, list[tuple[str, int]]] = {}
     for creator_id, label, n in con.execute(REASONS.format(source=source)).fetchall():
         reasons.setdefault(creator_id, []).append((label, n))

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from ofhq_pipeline import registry
-from ofhq_pipeline.lake import RAW_TABLES, Lake, atomic_write, file_lock, quote
+from ofhq_pipeline.lake import RAW_TABLES, Lake, atomic_write, file_list, file_lock, quote
 from ofhq_pipeline.lifecycle.agency import fan_agency_path, write_fan_agency
 from ofhq_pipeline.settings import parse_instant
 from ofhq_pipeline.vault.status import install_analyst_macros
@@ -31,10 +31,6 @@ if TYPE_CHECKING:  # the resource that carries the Postgres settings
 
 def publish_lock(store: Lake) -> AbstractContextManager[None]:
     return file_lock(store.root / "publish.lock")
-
-
-def file_list(paths: list[Path]) -> str:
-    return "[" + ", ".join(quote(p) for p in sorted(paths)) + "]"
 
 
 def layer_files(store: Lake) -> dict[tuple[str, str], str]:

@@ -1,10 +1,18 @@
-"""marts.fan_agency: one row per person across the agency's creators, from their fan_profiles."""
+"""marts.fan_agency: one row per person across the agency's creators, from their fan_profiles;
+a publish after one creator's run rolls up only the people his profiles name."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 
-from ofhq_pipeline.lifecycle.agency import fan_agency_path, write_fan_agency
+from ofhq_pipeline.lifecycle.agency import (
+    AgencyRollup,
+    fan_agency_path,
+    sources_path,
+    write_fan_agency,
+)
 from ofhq_pipeline_tests.builders import day, fan, make_lake, txn, write_sync
 from ofhq_pipeline_tests.lifecycle.harness import build
 
@@ -13,7 +21,8 @@ A, B = "acct_a", "acct_b"
 
 def test_one_row_per_person_across_creators(tmp_path):
     lake = make_lake(tmp_path)
-    assert write_fan_agency(lake) == 0 and not fan_agency_path(lake).exists()
+    assert write_fan_agency(lake) == AgencyRollup(0, None)
+    assert not fan_agency_path(lake).exists()
     # Fan 7 follows both creators: $30 with A lately, $1,000 with B long ago; fan 8 only A.
     write_sync(lake, fetched_at=day(50), creator_id=A, fans=[fan(7), fan(8, status="expired")],
                transactions=[txn("a1", 7, 30, day(45))])
@@ -23,7 +32,7 @@ def test_one_row_per_person_across_creators(tmp_path):
         build(lake, day(50), creator_id=creator, run_id=f"run-{creator}")
         lake.commit_marts(creator, f"run-{creator}")
 
-    assert write_fan_agency(lake) == 2
+    assert write_fan_agency(lake).rows == 2
     con = duckdb.connect()
     rel = con.sql(f"SELECT * FROM read_parquet('{fan_agency_path(lake)}') ORDER BY fan_id")
     rows = {r[0]: dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()}
@@ -72,3 +81,63 @@ def test_username_comes_from_the_most_recently_active_profile_that_has_one(tmp_p
         10: "ten_b",    # active only where no username is known; never active with B
         11: "eleven_b",  # B (day 30) is more recent than A (day 20)
     }
+
+
+def agency_rows(lake) -> list[tuple]:
+    con = duckdb.connect()
+    try:
+        return con.execute(f"SELECT * FROM read_parquet('{fan_agency_path(lake)}') "
+                           "ORDER BY fan_id").fetchall()
+    finally:
+        con.close()
+
+
+def synced(lake, creator_id: str, run_id: str, as_of_day: int, **raw) -> None:
+    write_sync(lake, fetched_at=day(as_of_day), creator_id=creator_id, **raw)
+    build(lake, day(as_of_day), creator_id=creator_id, run_id=run_id)
+    lake.commit_marts(creator_id, run_id)
+
+
+def test_a_publish_rolls_up_only_the_people_of_the_profile_that_changed(tmp_path):
+    """After A's new run, only the people of A's previous and new profile are rolled up again,
+    and the rollup is the one a whole rollup gives, row for row."""
+    lake = make_lake(tmp_path)
+    synced(lake, A, "a1", 50, fans=[fan(7), fan(8)], transactions=[txn("a1", 7, 30, day(45))])
+    synced(lake, B, "b1", 50, fans=[fan(7), fan(20), fan(21)],
+           transactions=[txn("b1", 7, 600, day(1)), txn("b2", 21, 80, day(40))])
+    assert write_fan_agency(lake) == AgencyRollup(rows=4, recomputed=None)  # no rollup yet
+    assert write_fan_agency(lake) == AgencyRollup(rows=4, recomputed=0)  # nothing changed
+
+    # A's next run: fan 7 buys again, fan 9 is new. B's fans 20 and 21 are nobody A changes.
+    synced(lake, A, "a2", 60, fans=[fan(7), fan(8), fan(9)],
+           transactions=[txn("a2", 7, 500, day(58))])
+    before_b = [r for r in agency_rows(lake) if r[0] in (20, 21)]
+    assert write_fan_agency(lake) == AgencyRollup(rows=5, recomputed=3)  # 7, 8 and 9
+    incremental = agency_rows(lake)
+    assert [r for r in incremental if r[0] in (20, 21)] == before_b
+    con = duckdb.connect()
+    spend = dict(con.execute(f"SELECT fan_id, lifetime_spend_cents "
+                             f"FROM read_parquet('{fan_agency_path(lake)}')").fetchall())
+    con.close()
+    assert spend[7] == 113000  # $1,130 across both creators, A's new purchase included
+
+    sources_path(lake).unlink()  # no record: the whole agency, which must agree
+    assert write_fan_agency(lake) == AgencyRollup(rows=5, recomputed=None)
+    assert agency_rows(lake) == incremental
+
+
+def test_a_rollup_the_record_does_not_describe_is_made_whole_again(tmp_path):
+    """Another file at the rollup's path (restored from a backup, edited by hand) is not taken
+    for the recorded rollup: the next publish rolls the agency up whole."""
+    lake = make_lake(tmp_path)
+    synced(lake, A, "a1", 50, fans=[fan(7), fan(8)], transactions=[txn("a1", 7, 30, day(45))])
+    write_fan_agency(lake)
+    path = fan_agency_path(lake)
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT * FROM read_parquet('{path}') WHERE fan_id <> 8) "
+                f"TO '{path}.edited' (FORMAT parquet)")
+    con.close()
+    Path(f"{path}.edited").replace(path)
+    synced(lake, A, "a2", 60, transactions=[txn("a2", 7, 10, day(58))])
+    assert write_fan_agency(lake) == AgencyRollup(rows=2, recomputed=None)
+    assert {r[0] for r in agency_rows(lake)} == {7, 8}
