@@ -1,6 +1,9 @@
 """Publishing's agency rollup (`marts.fan_agency`) at agency scale: 200 creators' fan profiles,
 1M people of whom a fifth follow two creators, rolled up whole and then after one creator's new
-profile, as a publish after his run does it. The profiles hold the columns the rollup reads."""
+profile, as a publish after his run does it; then that creator's whole publish (his marts
+committed, the rollup, the analysts' file and the catalog), catching up by his people and, for
+comparison, with the agency rolled up and replaced whole. The profiles hold the columns the
+rollup reads."""
 
 from __future__ import annotations
 
@@ -34,9 +37,9 @@ FROM range({first}, {last}) AS r(fan_id)
 
 
 def write_profile(con: duckdb.DuckDBPyConnection, root: Path, index: int, run: str,
-                  spend_shift: int = 0) -> None:
-    """Creator `index`'s fan_profile (his own people and a fifth of the next creator's) and his
-    manifest naming it."""
+                  spend_shift: int = 0, commit: bool = True) -> None:
+    """Creator `index`'s fan_profile (his own people and a fifth of the next creator's) and, when
+    `commit`, his manifest naming it."""
     creator = f"acct_bench{index:03d}"
     per_creator = PEOPLE // CREATORS
     first = index * per_creator
@@ -46,8 +49,9 @@ def write_profile(con: duckdb.DuckDBPyConnection, root: Path, index: int, run: s
     select = PROFILE.format(creator=creator, first=first, last=min(last, PEOPLE),
                             spend_shift=spend_shift)
     con.execute(f"COPY ({select}) TO '{folder / 'fan_profile.parquet'}' (FORMAT parquet)")
-    (root / "marts" / creator / "manifest.json").write_text(
-        json.dumps({"fan_profile": f"marts/{creator}/{run}/fan_profile.parquet"}))
+    if commit:
+        (root / "marts" / creator / "manifest.json").write_text(
+            json.dumps({"fan_profile": f"marts/{creator}/{run}/fan_profile.parquet"}))
 
 
 def timed(store) -> tuple[object, float]:
@@ -62,6 +66,7 @@ def main() -> None:
     from ofhq_pipeline.lake import Lake
     from ofhq_pipeline.lifecycle.agency import fan_agency_path, sources_path
     from ofhq_pipeline.settings import Paths
+    from ofhq_pipeline.warehouse.publish import agency_held_path, publish
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
@@ -81,12 +86,24 @@ def main() -> None:
             f"SELECT count(*) FROM ((FROM '{incremental}' EXCEPT ALL FROM '{fan_agency_path(store)}')"
             f" UNION ALL (FROM '{fan_agency_path(store)}' EXCEPT ALL FROM '{incremental}'))"
         ).fetchone()
+        publish(store)  # the analysts' file, whole
+        seconds = {}
+        for run, from_scratch in (("run3", False), ("run4", True)):
+            write_profile(con, store.root, 0, run, spend_shift=len(run) * 7, commit=False)
+            if from_scratch:  # no records: the agency rolled up and replaced whole
+                sources_path(store).unlink()
+                agency_held_path(store).unlink()
+            start = time.perf_counter()
+            publish(store, "acct_bench000", run)
+            seconds[from_scratch] = time.perf_counter() - start
         con.close()
     print(f"== agency rollup (marts.fan_agency) at publish: {CREATORS} creators, "
           f"{whole.rows:,} people")
     print(f"whole: {whole_s:.2f} s; after one creator's run: {one_s:.2f} s "
           f"({one.recomputed:,} people rolled up again); whole again: {again_s:.2f} s; "
           f"the two identical: {'yes' if differing == 0 else f'NO ({differing} rows differ)'}")
+    print(f"one creator's publish: {seconds[False]:.2f} s catching up by his people, "
+          f"{seconds[True]:.2f} s with the agency rolled up and replaced whole")
 
 
 if __name__ == "__main__":

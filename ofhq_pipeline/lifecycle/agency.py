@@ -16,7 +16,7 @@ agency up whole.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -38,6 +38,10 @@ MODEL = "marts/fan_agency"
 class AgencyRollup:
     rows: int  # people in the rollup
     recomputed: int | None  # people rolled up again; None: the whole agency was
+    # The profiles whose people were rolled up again (None: everyone), and the version of the
+    # rollup file they were laid over: what a copy of the previous rollup needs to catch up.
+    changed: list[Path] | None = field(default=None, compare=False)
+    previous: tuple[int, int, int] | None = field(default=None, compare=False)
 
 
 def fan_agency_path(store: Lake) -> Path:
@@ -60,12 +64,13 @@ def write_fan_agency(store: Lake) -> AgencyRollup:
         return AgencyRollup(0, None)
     path = fan_agency_path(store)
     changed = changed_profiles(store, profiles)
+    previous = file_version(path)
     con = store.connect()
     try:
         con.execute("CREATE SCHEMA marts")
         every_profile = f"read_parquet({file_list(profiles)}, union_by_name = true)"
         if changed == []:
-            return AgencyRollup(parquet_rows(con, path), 0)
+            return AgencyRollup(parquet_rows(con, path), 0, changed, previous)
         if changed is not None:
             con.execute(f"CREATE TEMP TABLE people AS SELECT DISTINCT fan_id "
                         f"FROM read_parquet({file_list(changed)}, union_by_name = true)")
@@ -75,7 +80,7 @@ def write_fan_agency(store: Lake) -> AgencyRollup:
                 recomputed = con.execute("SELECT count(*) FROM people").fetchone()[0]
                 rows = roll_up_people(con, path)
                 record_sources(store, profiles)
-                return AgencyRollup(rows, recomputed)
+                return AgencyRollup(rows, recomputed, changed, previous)
         con.execute(f"CREATE OR REPLACE VIEW marts.fan_profile AS SELECT * FROM {every_profile}")
         rows = store.write_model(con, MODEL, path)
         record_sources(store, profiles)

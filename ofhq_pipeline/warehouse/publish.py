@@ -20,8 +20,16 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from ofhq_pipeline import registry
-from ofhq_pipeline.lake import RAW_TABLES, Lake, atomic_write, file_list, file_lock, quote
-from ofhq_pipeline.lifecycle.agency import fan_agency_path, write_fan_agency
+from ofhq_pipeline.lake import (
+    RAW_TABLES,
+    Lake,
+    atomic_write,
+    file_list,
+    file_lock,
+    file_version,
+    quote,
+)
+from ofhq_pipeline.lifecycle.agency import AgencyRollup, fan_agency_path, write_fan_agency
 from ofhq_pipeline.settings import parse_instant
 from ofhq_pipeline.vault.status import install_analyst_macros
 
@@ -69,22 +77,28 @@ def marts_schema(target: Path) -> str:
 
 
 def build_analysts_file(
-    store: Lake, target: Path, published_at: datetime, creator_id: str | None = None
+    store: Lake, target: Path, published_at: datetime, creator_id: str | None = None,
+    agency: AgencyRollup | None = None,
 ) -> dict[str, int]:
     """Every current mart of every creator as tables under `marts`, plus `marts.system_stats`.
 
     After one creator's run only his rows change: the current file is copied and his rows of each
     mart replaced (O(creator) work, a file copy), unless a whole rebuild is due (no file yet, none
-    for an hour, another target, or a mart whose columns changed).
+    for an hour, another target, or a mart whose columns changed). `agency`, the rollup this
+    publish made, lets `marts.fan_agency` catch up by the people it rolled up again.
     """
     sources = layer_files(store)
     if creator_id and not full_rebuild_due(store, target, published_at):
         try:
-            return refresh_creator(store, target, published_at, creator_id, sources)
+            counts = refresh_creator(store, target, published_at, creator_id, sources,
+                                     agency_catch_up(store, target, agency))
+            record_agency_held(store, target)
+            return counts
         except duckdb.Error:  # a mart's columns changed shape: rebuild the file whole
             pass
     counts = rebuild(target, published_at, sources)
     record_full_rebuild(store, target, published_at)
+    record_agency_held(store, target)
     return counts
 
 
@@ -106,9 +120,10 @@ def rebuild(target: Path, published_at: datetime, sources: dict[tuple[str, str],
 
 def refresh_creator(
     store: Lake, target: Path, published_at: datetime, creator_id: str,
-    sources: dict[tuple[str, str], str],
+    sources: dict[tuple[str, str], str], agency_changed: list[Path] | None = None,
 ) -> dict[str, int]:
-    """The current file with the creator's rows of each mart replaced by his current ones."""
+    """The current file with the creator's rows of each mart replaced by his current ones, and
+    `fan_agency`'s rows of the people of `agency_changed` (profiles) when given, else all."""
     counts: dict[str, int] = {}
     catalog_schema = marts_schema(target)
     schema_name = f"analysts.{catalog_schema}"
@@ -128,6 +143,8 @@ def refresh_creator(
                         con.execute(f"DELETE FROM {qualified} WHERE creator_id = ?", [creator_id])
                         con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM "
                                     f"read_parquet({quote(store.root / current[table])})")
+                elif table == "fan_agency" and agency_changed is not None and table in columns:
+                    replace_people(con, qualified, read(files), agency_changed)
                 else:  # new to the file, or spanning creators (fan_agency): whole
                     con.execute(f"CREATE OR REPLACE TABLE {qualified} AS SELECT * FROM {read(files)}")
             con.execute(f"DROP TABLE {schema_name}.system_stats")
@@ -177,6 +194,50 @@ def write_system_stats(
     )
     install_analyst_macros(con, schema_name)
     return {f"{schema}.{table}": n for schema, table, n in stats}
+
+
+def replace_people(con: duckdb.DuckDBPyConnection, qualified: str, source: str,
+                   profiles: list[Path]) -> None:
+    """The rows of the people of `profiles` replaced by theirs in `source` (a person without a
+    row there any more loses his)."""
+    if not profiles:
+        return
+    con.execute("CREATE OR REPLACE TEMP TABLE people AS SELECT DISTINCT fan_id "
+                f"FROM read_parquet({file_list(profiles)}, union_by_name = true)")
+    con.execute(f"DELETE FROM {qualified} WHERE fan_id IN (SELECT fan_id FROM people)")
+    con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM {source} "
+                "WHERE fan_id IN (SELECT fan_id FROM people)")
+
+
+def agency_held_path(store: Lake) -> Path:
+    """Which rollup file each published file's `fan_agency` holds (file version → version)."""
+    return store.root / "published" / "agency_held.json"
+
+
+def record_agency_held(store: Lake, target: Path) -> None:
+    """After `target` is written: it holds the current rollup."""
+    path = agency_held_path(store)
+    held = json.loads(path.read_text()) if path.exists() else {}
+    held[str(target)] = {"file": file_version(target),
+                         "agency": file_version(fan_agency_path(store))}
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(held)))
+
+
+def agency_catch_up(store: Lake, target: Path, agency: AgencyRollup | None) -> list[Path] | None:
+    """The profiles whose people `target`'s `fan_agency` must replace to hold the current
+    rollup: those `agency` rolled up again, when `target` is the very file that held the rollup
+    `agency` started from; None (replace it whole) otherwise."""
+    if agency is None or agency.changed is None:
+        return None
+    try:
+        held = json.loads(agency_held_path(store).read_text())[str(target)]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if held.get("file") != list(file_version(target) or ()):
+        return None  # another file than the one recorded
+    if held.get("agency") != list(agency.previous or ()):
+        return None  # it holds another rollup than the one this one caught up from
+    return agency.changed
 
 
 # Deleted rows stay in a refreshed file until it is rebuilt whole, so it is rebuilt hourly.
@@ -243,9 +304,10 @@ def publish(
     with publish_lock(store):
         if creator_id and run_id:
             store.commit_marts(creator_id, run_id)
-        write_fan_agency(store)
+        agency = write_fan_agency(store)
         published_at = datetime.now(UTC)
-        counts = build_analysts_file(store, store.paths.analysts_marts, published_at, creator_id)
+        counts = build_analysts_file(store, store.paths.analysts_marts, published_at, creator_id,
+                                     agency)
         build_warehouse_catalog(store, store.paths.warehouse)
         if marts_postgres is not None and marts_postgres.enabled:
             marts_postgres.publish(

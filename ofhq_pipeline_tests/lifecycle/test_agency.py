@@ -13,6 +13,7 @@ from ofhq_pipeline.lifecycle.agency import (
     sources_path,
     write_fan_agency,
 )
+from ofhq_pipeline.warehouse import publish as publishing
 from ofhq_pipeline_tests.builders import day, fan, make_lake, txn, write_sync
 from ofhq_pipeline_tests.lifecycle.harness import build
 
@@ -141,3 +142,56 @@ def test_a_rollup_the_record_does_not_describe_is_made_whole_again(tmp_path):
     synced(lake, A, "a2", 60, transactions=[txn("a2", 7, 10, day(58))])
     assert write_fan_agency(lake) == AgencyRollup(rows=2, recomputed=None)
     assert {r[0] for r in agency_rows(lake)} == {7, 8}
+
+
+def published_agency(lake) -> list[tuple]:
+    """marts.fan_agency as analysts read it in the published file."""
+    con = duckdb.connect(str(lake.paths.analysts_marts), read_only=True)
+    try:
+        return con.execute("SELECT * FROM marts.fan_agency ORDER BY fan_id").fetchall()
+    finally:
+        con.close()
+
+
+def built(lake, creator_id: str, run_id: str, as_of_day: int, **raw) -> None:
+    write_sync(lake, fetched_at=day(as_of_day), creator_id=creator_id, **raw)
+    build(lake, day(as_of_day), creator_id=creator_id, run_id=run_id)
+
+
+def test_the_published_file_catches_up_by_the_people_rolled_up_again(tmp_path, monkeypatch):
+    """A publish after A's run replaces, in the analysts' file, the fan_agency rows of A's people
+    only; the file then holds the rollup, row for row."""
+    lake = make_lake(tmp_path)
+    replaced = []
+    replace_people = publishing.replace_people
+    monkeypatch.setattr(publishing, "replace_people",
+                        lambda con, table, source, profiles: (replaced.append(profiles),
+                                                              replace_people(con, table, source,
+                                                                             profiles)))
+    built(lake, A, "a1", 50, fans=[fan(7), fan(8)], transactions=[txn("a1", 7, 30, day(45))])
+    publishing.publish(lake, A, "a1")
+    built(lake, B, "b1", 50, fans=[fan(7), fan(20)], transactions=[txn("b1", 7, 600, day(1))])
+    publishing.publish(lake, B, "b1")
+    assert published_agency(lake) == agency_rows(lake)
+
+    built(lake, A, "a2", 60, fans=[fan(9)], transactions=[txn("a2", 7, 500, day(58))])
+    publishing.publish(lake, A, "a2")
+    assert len(replaced[-1]) == 2  # A's previous profile and his new one
+    assert {p.parent.name for p in replaced[-1]} == {"a1", "a2"}
+    assert published_agency(lake) == agency_rows(lake)
+    assert len(published_agency(lake)) == 4  # 7, 8, 9 and 20
+
+
+def test_a_published_file_the_record_does_not_describe_gets_the_whole_rollup(tmp_path):
+    """An analysts' file that is not the one recorded (restored, edited by hand) does not catch
+    up by a delta it may not be behind by: its fan_agency is replaced whole."""
+    lake = make_lake(tmp_path)
+    built(lake, A, "a1", 50, fans=[fan(7), fan(8)], transactions=[txn("a1", 7, 30, day(45))])
+    publishing.publish(lake, A, "a1")
+    con = duckdb.connect(str(lake.paths.analysts_marts))
+    con.execute("INSERT INTO marts.fan_agency (fan_id) VALUES (999)")  # a person nobody follows
+    con.close()
+    built(lake, A, "a2", 60, transactions=[txn("a2", 7, 10, day(58))])
+    publishing.publish(lake, A, "a2")
+    assert [r[0] for r in published_agency(lake)] == [7, 8]
+    assert published_agency(lake) == agency_rows(lake)
