@@ -104,9 +104,8 @@ def raw_select(table: str, files: list[Path]) -> str:
     if not files:
         typed = ", ".join(f'CAST(NULL AS {RAW_SQL_TYPES[c]}) AS "{c}"' for c in columns)
         return f"SELECT {typed} WHERE false"
-    listed = ", ".join(quote(f) for f in files)
     return (f"SELECT {', '.join(columns)} "
-            f"FROM read_parquet([{listed}], union_by_name = true)")
+            f"FROM read_parquet({file_list(files)}, union_by_name = true)")
 
 
 def file_list(paths: list[Path]) -> str:

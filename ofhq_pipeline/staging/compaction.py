@@ -29,6 +29,7 @@ from ofhq_pipeline.lake import (
     REJECTS,
     Lake,
     atomic_write,
+    file_list,
     is_month_file,
     quote,
     raw_columns,
@@ -72,8 +73,8 @@ def fold_month(store: Lake, creator_id: str, table: str, month: str, batches: li
                settings: CompactionSettings) -> None:
     month_path = store.raw_dir(table, creator_id) / f"{month}.parquet"
     columns = [*raw_columns(table), *(f"key_{kind}" for kind in RAW_KEYS[table])]
-    listed = ", ".join(quote(b) for b in batches)
-    parts = [f"SELECT *, {key_columns(table)} FROM read_parquet([{listed}], union_by_name = true)"]
+    parts = [f"SELECT *, {key_columns(table)} "
+             f"FROM read_parquet({file_list(batches)}, union_by_name = true)"]
     if month_path.exists():
         parts.append(f"SELECT * FROM read_parquet({quote(month_path)})")
     rows = f"""

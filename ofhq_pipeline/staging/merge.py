@@ -44,6 +44,7 @@ from ofhq_pipeline.lake import (
     STAGED_KEYS,
     Lake,
     atomic_write,
+    file_list,
     is_month_file,
     parquet_rows,
     quote,
@@ -203,8 +204,7 @@ def keyed_history(table: str, files: list[Path]) -> str:
     parts = [f"SELECT *, {key_columns(table)} FROM ({raw_select(table, batches)})"]
     if months:
         columns = [*raw_columns(table), *(f"key_{kind}" for kind in RAW_KEYS[table])]
-        listed = ", ".join(quote(f) for f in months)
-        parts.append(f"SELECT {', '.join(columns)} FROM read_parquet([{listed}])")
+        parts.append(f"SELECT {', '.join(columns)} FROM read_parquet({file_list(months)})")
     return "\nUNION ALL\n".join(parts)
 
 
