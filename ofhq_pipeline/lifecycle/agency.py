@@ -106,13 +106,16 @@ def changed_profiles(store: Lake, profiles: list[Path]) -> list[Path] | None:
     path, record = fan_agency_path(store), sources_path(store)
     try:
         recorded = json.loads(record.read_text())
-        made_from = {store.root / rel for rel in recorded["profiles"]}
+        made_from = {(store.root / rel).resolve() for rel in recorded["profiles"]}
         agency = tuple(recorded["agency"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    marts = (store.root / "marts").resolve()
+    if not all(p.is_relative_to(marts) and p.name == "fan_profile.parquet" for p in made_from):
+        return None  # a record naming other files is not one this module wrote
     if agency != file_version(path):
         return None  # the file is not the rollup the record describes
-    changed = sorted(made_from ^ set(profiles))
+    changed = sorted(made_from ^ {p.resolve() for p in profiles})
     if not all(p.exists() for p in changed):
         return None  # a previous profile was pruned: its people cannot be told
     return changed

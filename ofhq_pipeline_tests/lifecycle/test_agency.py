@@ -3,6 +3,8 @@ a publish after one creator's run rolls up only the people his profiles name."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import duckdb
@@ -195,3 +197,22 @@ def test_a_published_file_the_record_does_not_describe_gets_the_whole_rollup(tmp
     publishing.publish(lake, A, "a2")
     assert [r[0] for r in published_agency(lake)] == [7, 8]
     assert published_agency(lake) == agency_rows(lake)
+
+
+def test_a_record_naming_files_outside_the_marts_is_not_followed(tmp_path):
+    """A forged record (the rollup's true version, but a profile path leading out of the lake's
+    marts) is not read from: the agency is rolled up whole, from the current profiles alone."""
+    lake = make_lake(tmp_path / "lake")
+    synced(lake, A, "a1", 50, fans=[fan(7), fan(8)], transactions=[txn("a1", 7, 30, day(45))])
+    write_fan_agency(lake)
+    elsewhere = tmp_path / "elsewhere" / "fan_profile.parquet"
+    elsewhere.parent.mkdir()
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT 'acct_x' AS creator_id, 999 AS fan_id) TO '{elsewhere}' "
+                "(FORMAT parquet)")
+    con.close()
+    record = json.loads(sources_path(lake).read_text())
+    record["profiles"].append(os.path.relpath(elsewhere, lake.root))  # ../../elsewhere/...
+    sources_path(lake).write_text(json.dumps(record))
+    assert write_fan_agency(lake) == AgencyRollup(rows=2, recomputed=None)
+    assert {r[0] for r in agency_rows(lake)} == {7, 8}
