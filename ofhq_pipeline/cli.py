@@ -19,6 +19,7 @@ from ofhq_pipeline.intelligence.commands import classify
 from ofhq_pipeline.live.commands import live
 from ofhq_pipeline.realtime.commands import webhooks
 from ofhq_pipeline.realtime.daemon import daemon
+from ofhq_pipeline.run_start import give_way_to_realtime
 from ofhq_pipeline.segments.commands import segments
 from ofhq_pipeline.settings import Paths, keep_files_private, parse_instant
 from ofhq_pipeline.vault.commands import vault
@@ -73,6 +74,7 @@ def run_sync(creators: list[str] | None, full: bool, as_of: str | None = None) -
 @click.option("--full", is_flag=True, help="Re-read all history instead of the incremental window.")
 def sync_command(creators: tuple[str, ...], full: bool) -> None:
     """Materialize the batch path for one or all creators against OFAPI_BASE_URL."""
+    give_way_to_realtime()  # a batch process: real-time runs first on the CPU (run_start.py)
     runs = run_sync(list(creators) or None, full)
     failed = [r for r in runs if not r.success]
     paths = Paths.from_env()

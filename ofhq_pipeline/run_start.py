@@ -11,6 +11,11 @@ The forkserver is a single-threaded process of its own, started on the first run
 is safe where forking the threaded gRPC server would not be. The run still gets a process of its
 own, its own Dagster instance and its own DuckDB connections; only the imports are shared.
 
+Batch runs give way to real-time ones on the CPU: a run's process other than a real-time run's
+lowers its own scheduling priority by OFHQ_BATCH_NICE (10; 0 keeps it), as `ofhq sync` does, so a
+purchase's run is not slowed two- or threefold by a sync sharing the 2 cores. The queue already
+starts real-time runs first (`dagster/priority`); this is the same order once they run.
+
 It touches a Dagster internal (`DagsterApiServer._mp_ctx`, "spawn"), through the spawn context
 it holds: the version is pinned, and `ofhq_pipeline_tests/defs/test_run_start.py` fails if the
 code server stops starting runs through `multiprocessing.get_context("spawn")`. Set
@@ -29,8 +34,10 @@ log = logging.getLogger(__name__)
 
 # Real-time runs carry `ofhq/trigger=webhook` (defs/realtime/jobs.py); every other run is batch.
 TRIGGER_TAG, WEBHOOK_TRIGGER = "ofhq/trigger", "webhook"
+REALTIME_JOB = "realtime_update"
 
 ENV = "OFHQ_RUN_START"
+NICE_ENV, DEFAULT_BATCH_NICE = "OFHQ_BATCH_NICE", 10
 PRELOAD = ["ofhq_pipeline.definitions"]
 
 
@@ -50,13 +57,43 @@ def start_runs_from_forkserver() -> bool:
     forkserver.set_forkserver_preload(PRELOAD)
     # The code server's `_mp_ctx` is this very spawn context object: its Process is now the
     # forkserver's (its Queue and Event work across both: each is handed over at start).
-    spawn.Process = forkserver.Process  # type: ignore[attr-defined]
+    spawn.Process = RunProcess  # type: ignore[attr-defined]
     # Started now, not by the first run: that run would otherwise wait for the imports.
     from multiprocessing import forkserver as forkserver_process
 
     forkserver_process.ensure_running()
     log.info("runs start as forks of a warm forkserver (%s=spawn to turn off)", ENV)
     return True
+
+
+def batch_niceness() -> int:
+    """How much a batch process lowers its CPU priority (OFHQ_BATCH_NICE, 0 to 19)."""
+    raw = os.environ.get(NICE_ENV, str(DEFAULT_BATCH_NICE))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{NICE_ENV} must be a whole number from 0 to 19, not {raw!r}") from None
+    if not 0 <= value <= 19:
+        raise ValueError(f"{NICE_ENV} must be a whole number from 0 to 19, not {raw!r}")
+    return value
+
+
+def give_way_to_realtime() -> None:
+    """Lower this (batch) process's CPU priority by OFHQ_BATCH_NICE."""
+    if niceness := batch_niceness():
+        os.nice(niceness)
+
+
+class RunProcess(multiprocessing.context.ForkServerProcess):
+    """A run's process, forked from the warm forkserver. The code server starts it with the
+    run's reconstructable job as its second argument: unless that is the real-time job, the
+    process gives way to real-time runs before the run starts."""
+
+    def run(self) -> None:
+        job = self._args[1] if len(self._args) > 1 else None  # type: ignore[attr-defined]
+        if getattr(job, "job_name", REALTIME_JOB) != REALTIME_JOB:
+            give_way_to_realtime()
+        super().run()
 
 
 def is_realtime(tags: Mapping[str, str]) -> bool:

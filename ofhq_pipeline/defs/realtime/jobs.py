@@ -9,12 +9,12 @@ import dagster as dg
 
 from ofhq_pipeline.defs.models import domains
 from ofhq_pipeline.defs.partitions import creator_partitions
-from ofhq_pipeline.run_start import TRIGGER_TAG, WEBHOOK_TRIGGER
+from ofhq_pipeline.run_start import REALTIME_JOB, TRIGGER_TAG, WEBHOOK_TRIGGER
 
 REALTIME_PRIORITY = 10
 
 realtime_update_job = dg.define_asset_job(
-    "realtime_update",
+    REALTIME_JOB,
     # What one event can change for analysts now; chatter KPIs, the vault, segments, lifetime
     # value, the blasts' results and the report change with time rather than with one event: the periodic sync and
     # their schedules keep them fresh, and every real-time run stays short.
