@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
 import traceback
 from types import SimpleNamespace
 
 import dagster as dg
+import httpx
 import pytest
 
 from ofhq_pipeline.realtime import telegram as telegram_module
@@ -109,3 +111,24 @@ def test_the_resource_reads_its_token_from_the_environment(monkeypatch):
     assert fake.requests[0][1] == f"/bot{TOKEN}/sendMessage"
     assert fake.requests[0][2] == {"chat_id": "-100777", "text": "from a run"}
     assert_no_token(run_config)
+
+
+def test_every_alert_verifies_tls_through_one_context_built_once(monkeypatch):
+    contexts = []
+    real_client = httpx.Client
+
+    def client(**kwargs):
+        contexts.append(kwargs.get("verify"))
+        return real_client(**kwargs)
+
+    monkeypatch.setattr(telegram_module.httpx, "Client", client)
+    fake = FakeTelegram()
+    with serve_app(fake.app()) as url:
+        telegram = TelegramResource(bot_token=TOKEN, chat_id="-100123", api_base_url=url)
+        for n in range(3):
+            assert telegram.send(f"alert {n}") == "telegram"
+    # One context for every send (the CA bundle is loaded once), and it verifies: certificates
+    # required, host names checked.
+    assert len(contexts) == 3 and all(c is contexts[0] for c in contexts)
+    assert isinstance(contexts[0], ssl.SSLContext)
+    assert contexts[0].verify_mode == ssl.CERT_REQUIRED and contexts[0].check_hostname
