@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 from dagster._core.events.log import EventLogEntry
 
 from ofhq_pipeline.defs import sqlite_storage
@@ -157,3 +159,31 @@ def test_a_process_checkpoints_its_files_when_it_exits(home):
     assert "index.db" in done.stdout  # it did hold files open
     left = [p.name for p in (home / "history").rglob("*-wal")]
     assert left == [], left
+
+
+def test_a_stamped_file_is_taken_as_it_is_without_loading_dagsters_migrations(home, monkeypatch):
+    with dg.DagsterInstance.get() as instance:  # creates and stamps every file
+        run = dg.materialize([fans], instance=instance)
+    loaded: list[str] = []
+    from_config = ScriptDirectory.from_config.__func__
+
+    def counting(cls, config, *args, **kwargs):
+        loaded.append(config.config_file_name)
+        return from_config(cls, config, *args, **kwargs)
+
+    monkeypatch.setattr(ScriptDirectory, "from_config", classmethod(counting))
+    # A run worker's start: a new instance on the same files, its run's file and the index.
+    with dg.DagsterInstance.get() as worker:
+        assert worker.get_run_by_id(run.run_id) is not None
+        worker.event_log_storage.store_event(entry(run.run_id, "later"))
+        assert worker.get_latest_materialization_event(dg.AssetKey("fans")) is not None
+    assert loaded == []
+
+    # A file that lost its revision goes through Dagster's own check, which stamps it again.
+    with sqlite3.connect(home / "history" / "runs.db") as con:
+        con.execute("DROP TABLE alembic_version")
+    with dg.DagsterInstance.get() as again:
+        assert again.get_run_by_id(run.run_id) is not None
+    assert loaded
+    with sqlite3.connect(home / "history" / "runs.db") as con:
+        assert con.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
