@@ -24,6 +24,8 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from bench.instance import project_instance
+
 CREATORS = int(os.environ.get("BENCH_ROTATION_CREATORS", "200"))
 SAMPLE = int(os.environ.get("BENCH_ROTATION_SAMPLE", "6"))
 LATENCY_S = float(os.environ.get("BENCH_ROTATION_LATENCY_MS", "150")) / 1000
@@ -107,7 +109,7 @@ def play_rotation(creators: list[str], api_url: str, sync: SyncFigures,
     running: list[tuple[str, float]] = []  # (run id, ends at)
     ticks: list[float] = []
     launched = 0
-    with dg.instance_for_test() as instance:
+    with project_instance() as instance:
         instance.add_dynamic_partitions("creators", creators)
         minute = 0
         while len(synced) < len(creators):
@@ -181,7 +183,7 @@ def main() -> None:
     print(f"== rotation ({CREATORS} creators, {LATENCY_S * 1000:.0f} ms per API request, "
           f"target 45 min, API budget {DEFAULT_REQUESTS_PER_MINUTE:,}/min)")
     with tempfile.TemporaryDirectory() as home, server as sim, \
-            dg.instance_for_test() as instance:
+            project_instance() as instance:
         os.environ.update(OFHQ_HOME=home, OFAPI_BASE_URL=sim.url, OFAPI_API_KEY=API_KEY,
                           OFHQ_AS_OF=agency.end.isoformat())
         defs = build_definitions()

@@ -58,6 +58,7 @@ def materialize(
 
     os.environ["OFHQ_HOME"] = str(HOME)
     os.environ["OFHQ_AS_OF"] = (HOME / "as_of").read_text()
+    from bench.instance import project_instance
     from ofhq_pipeline.definitions import build_definitions
 
     defs = build_definitions()
@@ -65,7 +66,7 @@ def materialize(
     for key in exclude:
         selection = selection - dg.AssetSelection.assets(key)
     creators = json.loads((HOME / "creators.json").read_text())
-    with dg.instance_for_test() as instance:
+    with project_instance() as instance:
         instance.add_dynamic_partitions("creators", creators)
         start = time.perf_counter()  # the build alone, not the test instance's set-up
         for creator_id in creators:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from bench.instance import project_instance
 from ofhq_pipeline import registry
 from ofhq_pipeline.sync import CreatorRun
 
@@ -105,7 +106,7 @@ def main() -> None:
     agency = generate_agency(seed=7, scale=scale)  # the demo's agency
     as_of = demo_as_of(agency)
     with tempfile.TemporaryDirectory() as home, SimulatorServer(agency, api_key="bench") as sim, \
-            dg.instance_for_test() as instance:
+            project_instance() as instance:
         os.environ.update(OFHQ_HOME=home, OFAPI_BASE_URL=sim.url, OFAPI_API_KEY="bench",
                           OFHQ_AS_OF=as_of.isoformat())
         demo_shifts(agency, as_of, Path(home))  # the demo's chatter shifts, as `ofhq demo` sets
