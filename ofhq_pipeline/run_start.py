@@ -52,6 +52,7 @@ def start_runs_from_forkserver() -> bool:
     """In a code server, make its run processes forks of a warm forkserver; True if done."""
     if os.environ.get(ENV, "forkserver") != "forkserver" or not in_code_server():
         return False
+    batch_niceness()  # a bad OFHQ_BATCH_NICE stops the code server now, not each batch run
     spawn = multiprocessing.get_context("spawn")
     forkserver = multiprocessing.get_context("forkserver")
     forkserver.set_forkserver_preload(PRELOAD)

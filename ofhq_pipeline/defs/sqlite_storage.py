@@ -20,9 +20,9 @@ its migration scripts to learn the newest (about 60 ms a file, four files in eve
 and does nothing more when the file carries a revision at all. Here a file that carries one is
 taken as it is, without the scripts; a new or unstamped file still goes through Dagster's own.
 
-This overrides how Dagster's SQLite storages connect (`connect`, and the event log's `_connect`),
-which are internals: the version is pinned, and ofhq_pipeline_tests/defs/test_sqlite_storage.py
-fails if Dagster stops connecting through them.
+This overrides how Dagster's SQLite storages connect and start (`connect`, `from_local`, the event
+log's `_connect`), which are internals: the version is pinned, and
+ofhq_pipeline_tests/defs/test_sqlite_storage.py fails if Dagster stops going through them.
 """
 
 from __future__ import annotations
