@@ -3,7 +3,7 @@
 Dagster's SQLite storages create a new engine, and so open a new SQLite connection, for every
 statement batch they run (every event a run writes, every read of the daemon's loops), and close
 it after. The files are in WAL mode, where closing the last connection to a file checkpoints it:
-every event cost a checkpoint and its fsyncs. A real-time run writes about 200 events, and about 30
+every event cost a checkpoint and its fsyncs. A real-time run writes about 170 events, and about 30
 more are written when the sensor creates it, so that bookkeeping was seconds of a purchase's way to
 the analysts' file while other runs shared the 2 cores. Here every process keeps one engine (a pool
 of connections) per file, so an event costs one commit.
