@@ -12,9 +12,9 @@ is safe where forking the threaded gRPC server would not be. The run still gets 
 own, its own Dagster instance and its own DuckDB connections; only the imports are shared.
 
 Batch runs give way to real-time ones on the CPU: a run's process other than a real-time run's
-lowers its own scheduling priority by OFHQ_BATCH_NICE (10; 0 keeps it), as `ofhq sync` does, so a
-purchase's run is not slowed two- or threefold by a sync sharing the 2 cores. The queue already
-starts real-time runs first (`dagster/priority`); this is the same order once they run.
+lowers its own scheduling priority by OFHQ_BATCH_NICE (10; 0 keeps it), as `ofhq sync` does, so
+when both want a core the purchase's run gets most of it. The queue already starts real-time runs
+first (`dagster/priority`); this is the same order once they run.
 
 It touches a Dagster internal (`DagsterApiServer._mp_ctx`, "spawn"), through the spawn context
 it holds: the version is pinned, and `ofhq_pipeline_tests/defs/test_run_start.py` fails if the
