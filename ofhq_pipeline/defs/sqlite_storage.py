@@ -15,6 +15,10 @@ its owner. Each process disposes its engines when Dagster disposes the storage o
 checkpoints each file once. The daemon writes into many runs' files: at most `OPEN_FILES` of them
 stay open per process, the least recently used closed first.
 
+Events therefore land in a run's write-ahead log (`<run>.db-wal`) and reach `<run>.db` only at a
+checkpoint. Dagster's watcher of a run's events (the UI's live run view) is told of changes to
+`<run>.db` alone; here it is told of changes to either.
+
 Before first use in a process, Dagster checks each file's schema revision, loading every one of
 its migration scripts to learn the newest (about 60 ms a file, four files in every run's start),
 and does nothing more when the file carries a revision at all. Here a file that carries one is
@@ -37,7 +41,10 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 
 import sqlalchemy as sa
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    SqliteEventLogStorage,
+    SqliteEventLogStorageWatchdog,
+)
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, create_db_conn_string
@@ -47,6 +54,8 @@ from dagster._core.storage.sqlite_storage import (
     _runs_directory,
     _schedule_directory,
 )
+from watchdog.events import FileSystemEvent, PatternMatchingEventHandler
+from watchdog.observers import Observer
 
 # A real-time run touches two files (its own and the asset index); the daemon, the runs it creates.
 OPEN_FILES = 8
@@ -144,9 +153,30 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             with _transaction(self.engines.get(url, init)) as conn:
                 yield conn
 
+    def watch(self, run_id: str, cursor: str | None, callback) -> None:
+        if not self._obs:
+            self._obs = Observer()
+            self._obs.start()
+        watchdog = _RunWatchdog(self, run_id, callback, cursor)
+        self._watchers[run_id][callback] = (
+            watchdog, self._obs.schedule(watchdog, self._base_dir, recursive=True))
+
     def dispose(self) -> None:
         super().dispose()
         self.engines.dispose()
+
+
+class _RunWatchdog(SqliteEventLogStorageWatchdog):
+    """Dagster's watcher of one run's events, told of writes to its write-ahead log too."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.files = (self._log_path, f"{self._log_path}-wal")
+        PatternMatchingEventHandler.__init__(self, patterns=list(self.files))
+
+    def on_modified(self, event: FileSystemEvent) -> None:
+        if event.src_path in self.files:
+            self._process_log()
 
 
 class _OneFile:

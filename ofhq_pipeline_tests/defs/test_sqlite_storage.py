@@ -187,3 +187,26 @@ def test_a_stamped_file_is_taken_as_it_is_without_loading_dagsters_migrations(ho
     assert loaded
     with sqlite3.connect(home / "history" / "runs.db") as con:
         assert con.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
+
+
+def test_a_watcher_is_told_of_a_runs_events_as_they_are_written(home):
+    # The UI's live run view: one process writes, another watches (here two instances).
+    with dg.DagsterInstance.get() as writer, dg.DagsterInstance.get() as reader:
+        run_id = str(uuid.uuid4())
+        writer.event_log_storage.store_event(entry(run_id, "first"))
+        seen: list[str] = []
+
+        def told(event, _cursor) -> None:
+            seen.append(event.user_message)
+
+        reader.event_log_storage.watch(run_id, None, told)
+        try:
+            writer.event_log_storage.store_event(entry(run_id, "second"))
+            # Still only in the write-ahead log: the writer holds its file open.
+            assert (home / "history" / "runs" / f"{run_id}.db-wal").stat().st_size > 0
+            deadline = time.monotonic() + 30  # reached only if the watcher is never told
+            while "second" not in seen and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            reader.event_log_storage.end_watch(run_id, told)
+        assert seen[:2] == ["first", "second"]
