@@ -153,6 +153,10 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             with _transaction(self.engines.get(url, init)) as conn:
                 yield conn
 
+    def wipe(self) -> None:
+        self.engines.dispose()  # the run files are deleted: no engine may write into a ghost
+        super().wipe()
+
     def watch(self, run_id: str, cursor: str | None, callback) -> None:
         if not self._obs:
             self._obs = Observer()

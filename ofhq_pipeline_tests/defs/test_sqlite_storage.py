@@ -210,3 +210,15 @@ def test_a_watcher_is_told_of_a_runs_events_as_they_are_written(home):
         finally:
             reader.event_log_storage.end_watch(run_id, told)
         assert seen[:2] == ["first", "second"]
+
+
+def test_a_wiped_instance_writes_into_new_files_not_into_the_deleted_ones(home):
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        run_id = str(uuid.uuid4())
+        storage.store_event(entry(run_id, "before the wipe"))
+        storage.wipe()
+        assert not any(run_id in url for url in storage.engines.open_urls())
+        storage.store_event(entry(run_id, "after the wipe"))
+        assert [e.user_message for e in storage.get_logs_for_run(run_id)] == ["after the wipe"]
+        assert (home / "history" / "runs" / f"{run_id}.db").exists()
