@@ -141,7 +141,6 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     @contextmanager
     def _connect(self, shard: str) -> Iterator[sa.Connection]:
         with self._db_lock:
-
             url = self.conn_string_for_shard(shard)
 
             def init(engine: sa.Engine) -> None:
