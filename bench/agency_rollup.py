@@ -3,7 +3,9 @@
 profile, as a publish after his run does it; then that creator's whole publish (his marts
 committed, the rollup, the analysts' file and the catalog), catching up by his people and, for
 comparison, with the agency rolled up and replaced whole. The profiles hold the columns the
-rollup reads."""
+rollup reads. Beside them each creator holds a year of raw months and his staged tables (small
+files: what counts is how many), so that the publish meets the lake's files as an agency's does;
+then `system_stats`' row counts of every creator's files against those of one creator's."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import duckdb
 
 CREATORS = int(os.environ.get("BENCH_AGENCY_CREATORS", "200"))
 PEOPLE = int(os.environ.get("BENCH_AGENCY_PEOPLE", "1000000"))
+MONTHS = int(os.environ.get("BENCH_AGENCY_MONTHS", "12"))
 
 PROFILE = """
 SELECT
@@ -54,6 +57,38 @@ def write_profile(con: duckdb.DuckDBPyConnection, root: Path, index: int, run: s
             json.dumps({"fan_profile": f"marts/{creator}/{run}/fan_profile.parquet"}))
 
 
+def lay_out_lake_files(store) -> int:
+    """Each creator's raw months (every raw table) and staged tables, as copies of one small
+    file each; returns how many files were laid out."""
+    import shutil
+    from datetime import UTC, datetime
+
+    from ofhq_pipeline import registry
+    from ofhq_pipeline.lake import RAW_TABLES
+
+    raw = store.write_raw_batch("fans", "acct_template", [{"id": 1}], fetched_at=datetime.now(UTC),
+                                sync_mode="full")
+    staged = store.root / "template.parquet"
+    duckdb.execute(f"COPY (SELECT 'x' AS creator_id, 1 AS fan_id) TO '{staged}' (FORMAT parquet)")
+    made = 0
+    for index in range(CREATORS):
+        creator = f"acct_bench{index:03d}"
+        for table in RAW_TABLES:
+            folder = store.raw_dir(table, creator)
+            folder.mkdir(parents=True, exist_ok=True)
+            for month in range(MONTHS):
+                shutil.copyfile(raw, folder / f"{2026 - month // 12}-{12 - month % 12:02d}.parquet")
+                made += 1
+        for model in registry.models(layer="staging"):
+            path = store.staging_path(model.table, creator)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(staged, path)
+            made += 1
+    shutil.rmtree(raw.parent)
+    staged.unlink()
+    return made
+
+
 def timed(store) -> tuple[object, float]:
     from ofhq_pipeline.lifecycle.agency import write_fan_agency
 
@@ -66,7 +101,7 @@ def main() -> None:
     from ofhq_pipeline.lake import Lake
     from ofhq_pipeline.lifecycle.agency import fan_agency_path, sources_path
     from ofhq_pipeline.settings import Paths
-    from ofhq_pipeline.warehouse.publish import agency_held_path, publish
+    from ofhq_pipeline.warehouse.publish import agency_held_path, lake_row_counts, publish
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
@@ -86,6 +121,7 @@ def main() -> None:
             f"SELECT count(*) FROM ((FROM '{incremental}' EXCEPT ALL FROM '{fan_agency_path(store)}')"
             f" UNION ALL (FROM '{fan_agency_path(store)}' EXCEPT ALL FROM '{incremental}'))"
         ).fetchone()
+        files = lay_out_lake_files(store)
         publish(store)  # the analysts' file, whole
         seconds = {}
         for run, from_scratch in (("run3", False), ("run4", True)):
@@ -96,6 +132,11 @@ def main() -> None:
             start = time.perf_counter()
             publish(store, "acct_bench000", run)
             seconds[from_scratch] = time.perf_counter() - start
+        counted = {}
+        for creator in (None, "acct_bench000"):
+            start = time.perf_counter()
+            lake_row_counts(store, creator)
+            counted[creator] = time.perf_counter() - start
         con.close()
     print(f"== agency rollup (marts.fan_agency) at publish: {CREATORS} creators, "
           f"{whole.rows:,} people")
@@ -103,7 +144,10 @@ def main() -> None:
           f"({one.recomputed:,} people rolled up again); whole again: {again_s:.2f} s; "
           f"the two identical: {'yes' if differing == 0 else f'NO ({differing} rows differ)'}")
     print(f"one creator's publish: {seconds[False]:.2f} s catching up by his people, "
-          f"{seconds[True]:.2f} s with the agency rolled up and replaced whole")
+          f"{seconds[True]:.2f} s with the agency rolled up and replaced whole "
+          f"({files:,} raw and staged files in the lake)")
+    print(f"system_stats' row counts: every creator's files {counted[None]:.2f} s (what each "
+          f"publish counted before), one creator's {counted['acct_bench000']:.2f} s")
 
 
 if __name__ == "__main__":

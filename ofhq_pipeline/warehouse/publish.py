@@ -4,6 +4,10 @@ Each is written to a temporary file (the analysts' file: a copy with one creator
 or rebuilt) and renamed over the old one: an analyst holding the old
 file open keeps reading it undisturbed (and never blocks us), and whoever opens the path next
 gets a complete new one. Publishers take a file lock, so two runs never interleave.
+
+After one creator's run, publishing reads what that creator changed: his marts replace his rows,
+`fan_agency` catches up by his people, and `system_stats` counts his files again (everyone's at
+the hourly whole rebuild). The warehouse catalog is still rewritten whole.
 """
 
 
@@ -31,6 +35,7 @@ from ofhq_pipeline.lake import (
 )
 from ofhq_pipeline.lifecycle.agency import AgencyRollup, fan_agency_path, write_fan_agency
 from ofhq_pipeline.settings import parse_instant
+from ofhq_pipeline.source.contract import is_creator_id
 from ofhq_pipeline.vault.status import install_analyst_macros
 
 if TYPE_CHECKING:  # the resource that carries the Postgres settings
@@ -96,14 +101,15 @@ def build_analysts_file(
             return counts
         except duckdb.Error:  # a mart's columns changed shape: rebuild the file whole
             pass
-    counts = rebuild(target, published_at, sources)
+    counts = rebuild(store, target, published_at, sources)
     record_full_rebuild(store, target, published_at)
     record_agency_held(store, target)
     return counts
 
 
-def rebuild(target: Path, published_at: datetime, sources: dict[tuple[str, str], str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
+def rebuild(store: Lake, target: Path, published_at: datetime,
+            sources: dict[tuple[str, str], str]) -> dict[str, int]:
+    counts = lake_row_counts(store)  # every creator's files counted again
     schema_name = f"analysts.{marts_schema(target)}"
 
     def write(tmp: Path) -> None:
@@ -112,7 +118,7 @@ def rebuild(target: Path, published_at: datetime, sources: dict[tuple[str, str],
             for (schema, table), files in sources.items():
                 if schema == "marts":
                     con.execute(f"CREATE TABLE {schema_name}.{table} AS SELECT * FROM {read(files)}")
-            counts.update(write_system_stats(con, schema_name, sources, published_at))
+            write_system_stats(con, schema_name, counts, published_at)
 
     atomic_write(target, write)
     return counts
@@ -124,7 +130,7 @@ def refresh_creator(
 ) -> dict[str, int]:
     """The current file with the creator's rows of each mart replaced by his current ones, and
     `fan_agency`'s rows of the people of `agency_changed` (profiles) when given, else all."""
-    counts: dict[str, int] = {}
+    counts = lake_row_counts(store, creator_id)  # his files counted again, the others' kept
     catalog_schema = marts_schema(target)
     schema_name = f"analysts.{catalog_schema}"
     current = store.read_manifest(creator_id)
@@ -148,7 +154,7 @@ def refresh_creator(
                 else:  # new to the file, or spanning creators (fan_agency): whole
                     con.execute(f"CREATE OR REPLACE TABLE {qualified} AS SELECT * FROM {read(files)}")
             con.execute(f"DROP TABLE {schema_name}.system_stats")
-            counts.update(write_system_stats(con, schema_name, sources, published_at))
+            write_system_stats(con, schema_name, counts, published_at)
 
     atomic_write(target, write)
     return counts
@@ -179,21 +185,105 @@ def table_columns(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, set[
 
 
 def write_system_stats(
-    con: duckdb.DuckDBPyConnection, schema_name: str, sources: dict[tuple[str, str], str],
+    con: duckdb.DuckDBPyConnection, schema_name: str, counts: dict[str, int],
     published_at: datetime,
-) -> dict[str, int]:
-    """`system_stats` (row counts of every lake table and mart) and the analysts' macros."""
-    stats = [(schema, table, row_count(con, files)) for (schema, table), files in sorted(sources.items())]
+) -> None:
+    """`system_stats` (rows of every lake table and mart: `lake_row_counts`) and the analysts'
+    macros."""
     con.execute(
         f"CREATE TABLE {schema_name}.system_stats (layer VARCHAR, table_name VARCHAR, "
         "row_count BIGINT, refreshed_at TIMESTAMPTZ)"
     )
     con.executemany(
         f"INSERT INTO {schema_name}.system_stats VALUES (?, ?, ?, ?)",
-        [(schema, table, n, published_at) for schema, table, n in stats],
+        [(*key.split(".", 1), n, published_at) for key, n in counts.items()],
     )
     install_analyst_macros(con, schema_name)
-    return {f"{schema}.{table}": n for schema, table, n in stats}
+
+
+def creator_files(store: Lake, creator_id: str) -> dict[str, list[Path]]:
+    """`schema.table` → the creator's own files of each lake table and current mart that has
+    any: his share of what `layer_files` lists for the agency."""
+    files = {f"raw.{table}": store.raw_files(table, creator_id) for table in RAW_TABLES}
+    for layer in ("staging", "intermediate"):
+        for model in registry.models(layer=layer):
+            path = store.staging_path(model.table, creator_id, layer=layer)
+            files[f"{layer}.{model.table}"] = [path] if path.exists() else []
+    manifest = store.read_manifest(creator_id)
+    for table in registry.published_tables():
+        if table in manifest:
+            files[f"marts.{table}"] = [store.root / manifest[table]]
+    return {key: paths for key, paths in files.items() if paths}
+
+
+def creator_row_counts(con: duckdb.DuckDBPyConnection, store: Lake, creator_id: str
+                       ) -> dict[str, int]:
+    """Rows of each of the creator's lake tables and current marts, from the Parquet footers."""
+    files = creator_files(store, creator_id)
+    paths = [path for paths in files.values() for path in paths]
+    if not paths:
+        return {}
+    rows = dict(con.execute(f"SELECT file_name, sum(num_rows) FROM parquet_file_metadata("
+                            f"{file_list(paths)}) GROUP BY file_name").fetchall())
+    return {key: int(sum(rows.get(str(path), 0) for path in paths))
+            for key, paths in files.items()}
+
+
+def lake_creators(store: Lake) -> set[str]:
+    """Every creator with a raw folder, a staged table or a current mart in the lake."""
+    found = {p.name for table in RAW_TABLES for p in (store.root / "raw" / table).glob("*")
+             if p.is_dir()}
+    found |= {p.stem for layer in ("staging", "intermediate")
+              for p in (store.root / layer).glob("*/*.parquet")}
+    found |= {p.parent.name for p in (store.root / "marts").glob("*/manifest.json")}
+    return {name for name in found if is_creator_id(name)}  # not a stray file's name
+
+
+def row_counts_path(store: Lake) -> Path:
+    """Each creator's rows per lake table as last counted (creator → `schema.table` → rows)."""
+    return store.root / "published" / "row_counts.json"
+
+
+def lake_row_counts(store: Lake, creator_id: str | None = None) -> dict[str, int]:
+    """Rows of every lake table and current mart (`schema.table`), summed over creators, for
+    `system_stats`. After one creator's run only his files are counted again; every other
+    creator's rows are as counted at his last publish (or the last whole rebuild, which counts
+    everyone's: `creator_id` None). So a publish costs what its creator holds, not the agency:
+    at 200 creators the lake has tens of thousands of files. An unreadable record is counted
+    again whole."""
+    creators = lake_creators(store)
+    recorded = (read_row_counts(store) if creator_id else None) or {}
+    again = {c for c in creators if c not in recorded or creator_id in (None, c)}
+    per_creator = {c: counts for c, counts in recorded.items() if c in creators}
+    con = duckdb.connect()
+    try:
+        for creator in sorted(again):
+            per_creator[creator] = creator_row_counts(con, store, creator)
+        totals: dict[str, int] = {}
+        for counts in per_creator.values():
+            for key, rows in counts.items():
+                totals[key] = totals.get(key, 0) + rows
+        if fan_agency_path(store).exists():  # spans creators: publish builds it
+            totals["marts.fan_agency"] = row_count(con, quote(fan_agency_path(store)))
+    finally:
+        con.close()
+    path = row_counts_path(store)
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(per_creator, sort_keys=True)))
+    return dict(sorted(totals.items(), key=lambda item: item[0].split(".", 1)))
+
+
+def read_row_counts(store: Lake) -> dict[str, dict[str, int]] | None:
+    """The recorded counts; None when missing or not what `lake_row_counts` writes."""
+    try:
+        data = json.loads(row_counts_path(store).read_text())
+    except (OSError, ValueError):
+        return None
+    valid = isinstance(data, dict) and all(
+        isinstance(counts, dict) and all(
+            isinstance(key, str) and isinstance(rows, int) and not isinstance(rows, bool)
+            and rows >= 0 for key, rows in counts.items())
+        for counts in data.values())
+    return data if valid else None
 
 
 def replace_people(con: duckdb.DuckDBPyConnection, qualified: str, source: str,

@@ -3,6 +3,7 @@ equals one rebuilt whole from the lake's current marts."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -106,6 +107,55 @@ def test_the_file_is_rebuilt_whole_once_an_hour(store, monkeypatch):
     run(store, "acct_a", "r3", 300)
     assert last_full_rebuild(store) > first
     assert tables(store.paths.analysts_marts)["creators"] == [("acct_a", 300)]
+
+
+def system_stats(store: Lake) -> dict[str, int]:
+    con = duckdb.connect(str(store.paths.analysts_marts), read_only=True)
+    try:
+        return {f"{layer}.{table}": n for layer, table, n in con.execute(
+            "SELECT layer, table_name, row_count FROM marts.system_stats").fetchall()}
+    finally:
+        con.close()
+
+
+def land_fans(store: Lake, creator_id: str, n: int) -> None:
+    store.write_raw_batch("fans", creator_id, [{"id": i} for i in range(n)],
+                          fetched_at=publishing.datetime.now(publishing.UTC), sync_mode="full")
+
+
+def test_system_stats_counts_again_only_the_publishing_creators_files(store):
+    for creator_id, fans in [("acct_a", 4), ("acct_b", 6)]:
+        land_fans(store, creator_id, fans)
+        run(store, creator_id, f"r1_{creator_id}", 100)
+    assert system_stats(store)["raw.fans"] == 10
+    land_fans(store, "acct_a", 5)  # landed, his run not published yet
+
+    run(store, "acct_b", "r2_acct_b", 200)
+    # acct_a's rows are as counted at his last publish: acct_b's publish read none of his files.
+    assert system_stats(store)["raw.fans"] == 10
+    run(store, "acct_a", "r2_acct_a", 300)
+    assert system_stats(store)["raw.fans"] == 15
+    assert system_stats(store) == publishing.lake_row_counts(store)  # everyone's, counted again
+    assert system_stats(store)["marts.transactions"] == 6
+
+
+@pytest.mark.parametrize("record", [
+    "not json", '{"acct_a": {"raw.fans": -1000}}', '{"acct_a": {"raw.fans": "9"}}',
+    '{"acct_a": []}', "[1, 2]",
+])
+def test_a_poisoned_row_count_record_is_counted_again_whole(store, record):
+    land_fans(store, "acct_a", 4)
+    run(store, "acct_a", "r1", 100)
+    land_fans(store, "acct_b", 3)
+    run(store, "acct_b", "r1b", 100)
+    publishing.row_counts_path(store).write_text(record)
+    # Nor does a folder whose name is no creator's stop it.
+    stray = store.root / "raw" / "fans" / "not a creator" / "batch.parquet"
+    stray.parent.mkdir()
+    shutil.copyfile(store.raw_files("fans", "acct_a")[0], stray)
+
+    run(store, "acct_b", "r2b", 200)
+    assert system_stats(store)["raw.fans"] == 7
 
 
 # One creator's publish step in a process of its own, as a run's step is: it waits for the `go`
