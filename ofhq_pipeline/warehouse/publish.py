@@ -216,17 +216,30 @@ def creator_files(store: Lake, creator_id: str) -> dict[str, list[Path]]:
     return {key: paths for key, paths in files.items() if paths}
 
 
+# Listing a creator's files and reading their footers again, when one vanished in between.
+COUNT_ATTEMPTS = 5
+
+
 def creator_row_counts(con: duckdb.DuckDBPyConnection, store: Lake, creator_id: str
                        ) -> dict[str, int]:
-    """Rows of each of the creator's lake tables and current marts, from the Parquet footers."""
-    files = creator_files(store, creator_id)
-    paths = [path for paths in files.values() for path in paths]
-    if not paths:
-        return {}
-    rows = dict(con.execute(f"SELECT file_name, sum(num_rows) FROM parquet_file_metadata("
-                            f"{file_list(paths)}) GROUP BY file_name").fetchall())
-    return {key: int(sum(rows.get(str(path), 0) for path in paths))
-            for key, paths in files.items()}
+    """Rows of each of the creator's lake tables and current marts, from the Parquet footers.
+    His staging may be compacting raw meanwhile (outside the publish lock): a batch folded into
+    its month between listing and reading is listed again."""
+    for attempt in range(COUNT_ATTEMPTS):
+        files = creator_files(store, creator_id)
+        paths = [path for paths in files.values() for path in paths]
+        if not paths:
+            return {}
+        try:
+            rows = dict(con.execute(f"SELECT file_name, sum(num_rows) FROM parquet_file_metadata("
+                                    f"{file_list(paths)}) GROUP BY file_name").fetchall())
+        except duckdb.IOException:
+            if attempt == COUNT_ATTEMPTS - 1 or all(path.exists() for path in paths):
+                raise
+            continue
+        return {key: int(sum(rows.get(str(path), 0) for path in paths))
+                for key, paths in files.items()}
+    raise AssertionError("unreachable")
 
 
 def lake_creators(store: Lake) -> set[str]:

@@ -158,6 +158,24 @@ def test_a_poisoned_row_count_record_is_counted_again_whole(store, record):
     assert system_stats(store)["raw.fans"] == 7
 
 
+def test_a_batch_compacted_away_while_counting_is_listed_again(store, monkeypatch):
+    """Staging compacts a creator's raw outside the publish lock: a batch listed for counting
+    may be gone when its footer is read."""
+    land_fans(store, "acct_a", 4)
+    listed = publishing.creator_files
+    gone = store.raw_dir("fans", "acct_a") / "2026-01-01T000000_gone.parquet"
+    calls = []
+
+    def first_with_a_vanished_batch(store, creator_id):
+        files = listed(store, creator_id)
+        calls.append(creator_id)
+        return {**files, "raw.fans": [*files["raw.fans"], gone]} if len(calls) == 1 else files
+
+    monkeypatch.setattr(publishing, "creator_files", first_with_a_vanished_batch)
+    assert publishing.lake_row_counts(store)["raw.fans"] == 4
+    assert len(calls) == 2
+
+
 # One creator's publish step in a process of its own, as a run's step is: it waits for the `go`
 # file, so that both processes publish at the same moment.
 PUBLISHER = r"""
