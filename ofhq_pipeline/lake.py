@@ -473,18 +473,25 @@ class Lake:
         path = self.manifest_path(creator_id)
         return json.loads(path.read_text()) if path.exists() else {}
 
-    def commit_marts(self, creator_id: str, run_id: str) -> dict[str, str]:
-        """Make this run's mart files current for the creator, all tables in one rename."""
+    def commit_marts(self, creator_id: str, run_id: str, *, published: bool = True
+                     ) -> dict[str, str]:
+        """Make this run's mart files current for the creator, all tables in one rename. Unless
+        not yet `published` (a publish says `marts_rebuilt` itself, once the analysts' file
+        holds them), they are behind staging no longer."""
         manifest = self.read_manifest(creator_id)
-        run_dir = self.creator_marts_dir(creator_id) / run_id
-        for path in sorted(run_dir.glob("*.parquet")):
+        for path in self.run_marts(creator_id, run_id):
             manifest[path.stem] = str(path.relative_to(self.root))
         atomic_write(
             self.manifest_path(creator_id),
             lambda tmp: tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True)),
         )
-        self.marts_rebuilt(creator_id, {path.stem for path in run_dir.glob("*.parquet")})
+        if published:
+            self.marts_rebuilt(creator_id, {path.stem for path in self.run_marts(creator_id, run_id)})
         return manifest
+
+    def run_marts(self, creator_id: str, run_id: str) -> list[Path]:
+        """The mart files a run wrote."""
+        return sorted((self.creator_marts_dir(creator_id) / run_id).glob("*.parquet"))
 
     def current_marts(self) -> dict[str, list[Path]]:
         """Per mart table, the current file of every creator."""

@@ -406,7 +406,7 @@ def publish(
     publish to the Postgres marts when configured (OFHQ_MARTS_POSTGRES_URL)."""
     with publish_lock(store):
         if creator_id and run_id:
-            store.commit_marts(creator_id, run_id)
+            store.commit_marts(creator_id, run_id, published=False)
         agency = write_fan_agency(store)
         published_at = datetime.now(UTC)
         counts = build_analysts_file(store, store.paths.analysts_marts, published_at, creator_id,
@@ -416,6 +416,11 @@ def publish(
             marts_postgres.publish(
                 store.current_marts(), creator_id, system_stats=counts, published_at=published_at
             )
+        if creator_id and run_id:
+            # Only now are they published: a publish that failed before leaves them behind
+            # staging, so the creator's next run (a retry included) builds and publishes again
+            # though nothing new was staged.
+            store.marts_rebuilt(creator_id, {path.stem for path in store.run_marts(creator_id, run_id)})
         if creator_id:
             store.prune_marts(creator_id)
     return counts

@@ -109,6 +109,26 @@ def test_the_file_is_rebuilt_whole_once_an_hour(store, monkeypatch):
     assert tables(store.paths.analysts_marts)["creators"] == [("acct_a", 300)]
 
 
+def test_a_publish_that_fails_leaves_its_marts_behind_staging(store, monkeypatch):
+    """Until the analysts' file holds a run's marts, the creator's next run, with nothing new
+    staged, still builds and publishes (a retry of the failed run included)."""
+    run(store, "acct_a", "r1", 100)
+    store.marts_behind("acct_a", staging_changed=True)  # a run staged something new
+    build_run(store, "acct_a", "r2", 200)
+
+    def full_disk(store, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(publishing, "build_warehouse_catalog", full_disk)
+    with pytest.raises(OSError):
+        publishing.publish(store, "acct_a", "r2")
+    assert store.marts_behind("acct_a", staging_changed=False)
+    monkeypatch.undo()
+    publishing.publish(store, "acct_a", "r2")
+    assert not store.marts_behind("acct_a", staging_changed=False)
+    assert tables(store.paths.analysts_marts)["creators"] == [("acct_a", 200)]
+
+
 def system_stats(store: Lake) -> dict[str, int]:
     con = duckdb.connect(str(store.paths.analysts_marts), read_only=True)
     try:
