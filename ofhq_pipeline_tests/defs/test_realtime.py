@@ -255,6 +255,44 @@ def test_end_to_end_through_the_receiver_and_the_daemon(tmp_path):
         assert realtime_run_keys(stack.dagster_home) == [f"acct_e2e:{i}" for i in landed]
 
 
+def test_a_failed_real_time_run_is_run_again_and_applies_its_events(tmp_path):
+    """A real-time run that fails (here its publish cannot write) is run again by the daemon,
+    every step: the purchase reaches the analysts' file though no later event comes."""
+    from ofhq_pipeline_tests.stack import RealtimeStack
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    with RealtimeStack(tmp_path, env={"OFHQ_AS_OF": now.isoformat()}) as stack:
+        # Where publishing records its row counts, a folder: the first publish fails.
+        blocker = stack.home / "lake" / "published" / "row_counts.json"
+        blocker.mkdir(parents=True)
+        posted = stack.post("transactions.new", "acct_retry", purchase("tr_retry", 79, 9.5, now),
+                            "evt_retry_1")
+        assert posted.status_code == 200
+        deadline = time.monotonic() + HANG_S
+        while not (runs := realtime_runs(stack.dagster_home, dg.DagsterRunStatus.FAILURE)):
+            assert time.monotonic() < deadline, f"hang: no run failed\n{stack.log('daemon')}"
+            time.sleep(0.1)
+        blocker.rmdir()  # the fault is gone before the retry reaches its publish
+
+        assert published(stack, "tr_retry") == [(79, 950)]
+        (succeeded,) = realtime_runs(stack.dagster_home, dg.DagsterRunStatus.SUCCESS)
+        assert succeeded.tags["dagster/parent_run_id"] == runs[0].run_id
+        assert succeeded.tags["dagster/retry_strategy"] == "ALL_STEPS"
+
+
+def realtime_runs(dagster_home, status: dg.DagsterRunStatus) -> list[dg.DagsterRun]:
+    """The real-time runs with `status`; none before the daemon's first run (whose storage this
+    process must not create at the same time)."""
+    if not any((Path(dagster_home) / "history" / "runs").glob("*.db")):
+        return []
+    instance = dg.DagsterInstance.from_config(str(dagster_home))
+    try:
+        return list(instance.get_runs(filters=dg.RunsFilter(job_name="realtime_update",
+                                                            statuses=[status])))
+    finally:
+        instance.dispose()
+
+
 def published(stack, transaction_id: str) -> list[tuple]:
     """The purchase's (fan, cents) once a real-time run has published it (polled: the daemon
     runs in processes of its own); fails only when nothing happens for HANG_S."""

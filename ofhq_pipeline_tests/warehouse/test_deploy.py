@@ -41,6 +41,19 @@ def small_duckdb_asset(context) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"rows": int(n), "creator": context.partition_key})
 
 
+def test_the_embedded_instance_retries_a_failed_real_time_run_and_no_batch_run():
+    """Dagster's schema accepts the file, and only the real-time job asks for retries (the
+    daemon's retry of a failing run: test_realtime.py, in `make test-slow`)."""
+    from ofhq_pipeline.definitions import build_definitions
+
+    assert instance_config(PROJECT_ROOT / "dagster.yaml")["run_retries"] == {
+        "enabled": True, "max_retries": 0}
+    asking = {job.name: job.tags.get("dagster/retry_strategy")
+              for job in build_definitions().resolve_all_job_defs()
+              if int(job.tags.get("dagster/max_retries", 0)) > 0}
+    assert asking == {"realtime_update": "ALL_STEPS"}
+
+
 @pytest.mark.postgres
 def test_postgres_instance_stores_runs_and_events(tmp_path, pg_url, monkeypatch) -> None:
     home = tmp_path / "dagster_home"
@@ -168,6 +181,8 @@ def test_k8s_instance_matches_dagster_schema(monkeypatch) -> None:
         "config": {"postgres_url": {"env": "DAGSTER_PG_URL"}},
     }
     assert local["concurrency"]["runs"]["tag_concurrency_limits"] == PARTITION_LIMIT
+    for instance in (config, local):  # a failed real-time run is run again; batch runs are not
+        assert instance["run_retries"] == {"enabled": True, "max_retries": 0}
 
     # The Helm values describe the same instance.
     values = yaml.safe_load(K8S_VALUES.read_text())
@@ -179,6 +194,10 @@ def test_k8s_instance_matches_dagster_schema(monkeypatch) -> None:
     )
     queued = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
     assert queued["dequeueIntervalSeconds"] == 1
+    retries = values["dagsterDaemon"]["runRetries"]
+    assert {"enabled": retries["enabled"], "max_retries": retries["maxRetries"]} == (
+        config["run_retries"]
+    )
     assert values["postgresql"]["postgresqlScheme"] == "postgresql+psycopg2"
     helm = values["runLauncher"]["config"]["k8sRunLauncher"]
     assert [m["name"] for m in helm["envConfigMaps"]] == launcher["env_config_maps"]

@@ -12,6 +12,7 @@ from ofhq_pipeline.defs.partitions import creator_partitions
 from ofhq_pipeline.run_start import REALTIME_JOB, TRIGGER_TAG, WEBHOOK_TRIGGER
 
 REALTIME_PRIORITY = 10
+REALTIME_RETRIES = 2
 
 realtime_update_job = dg.define_asset_job(
     REALTIME_JOB,
@@ -24,6 +25,9 @@ realtime_update_job = dg.define_asset_job(
     executor_def=dg.in_process_executor,
     description="Applies one creator's landed webhook events to the marts and sends alerts.",
     # Ahead of every batch run in the queue (Dagster dequeues by `dagster/priority`, default 0):
-    # a purchase should not wait behind a sync of the whole agency.
-    tags={TRIGGER_TAG: WEBHOOK_TRIGGER, "dagster/priority": str(REALTIME_PRIORITY)},
+    # a purchase should not wait behind a sync of the whole agency. A failed run is run again
+    # by the daemon (`run_retries` in dagster.yaml), every step: its raw step reads every event
+    # landed by then, as the sensor holds back new runs of a creator while one waits.
+    tags={TRIGGER_TAG: WEBHOOK_TRIGGER, "dagster/priority": str(REALTIME_PRIORITY),
+          "dagster/max_retries": str(REALTIME_RETRIES), "dagster/retry_strategy": "ALL_STEPS"},
 )
