@@ -275,7 +275,10 @@ def test_a_failed_real_time_run_is_run_again_and_applies_its_events(tmp_path):
         blocker.rmdir()  # the fault is gone before the retry reaches its publish
 
         assert published(stack, "tr_retry") == [(79, 950)]
-        (succeeded,) = realtime_runs(stack.dagster_home, dg.DagsterRunStatus.SUCCESS)
+        while not (done := realtime_runs(stack.dagster_home, dg.DagsterRunStatus.SUCCESS)):
+            assert time.monotonic() < deadline, f"hang: the retry never ended\n{stack.log('daemon')}"
+            time.sleep(0.1)  # it published; its alerts step comes after
+        (succeeded,) = done
         assert succeeded.tags["dagster/parent_run_id"] == runs[0].run_id
         assert succeeded.tags["dagster/retry_strategy"] == "ALL_STEPS"
 
