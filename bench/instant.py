@@ -173,6 +173,24 @@ class BatchSync:
         self.thread.join(timeout=60)
 
 
+def realtime_run_outcomes(dagster_home: Path) -> str:
+    """How many real-time runs ended how (a failed one is run again by the daemon)."""
+    from collections import Counter
+
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(dagster_home)  # the storage's base_dir names it
+    instance = dg.DagsterInstance.from_config(str(dagster_home))
+    try:
+        runs = instance.get_runs(filters=dg.RunsFilter(job_name="realtime_update"))
+        ended = Counter(run.status.value.lower() for run in runs)
+        retries = sum("dagster/parent_run_id" in run.tags for run in runs)
+    finally:
+        instance.dispose()
+    return ", ".join(f"{n} {status}" for status, n in sorted(ended.items())) + \
+        f" ({retries} of them retries of a failed one)"
+
+
 def line(name: str, latencies: list[float], target: str) -> str:
     if not latencies:
         return f"  {name}: none measured"
@@ -206,6 +224,7 @@ def main() -> None:
                 results.append(("while a batch sync of the demo agency runs",
                                 measure(stack, telegram, page, "busy")))
             page.stop = True
+            runs = realtime_run_outcomes(stack.dagster_home)
     print(f"== instant: POST → Telegram alert, live page, analysts' file ({EVENTS} purchases "
           f"per load, one every {SPACING_S:.0f} s over {len(CREATORS)} creators; `ofhq webhooks "
           "serve` + `ofhq daemon` + `ofhq live serve`)")
@@ -215,7 +234,7 @@ def main() -> None:
         print(line("POST → live page", latencies["page"], "p50 ≤ 1 s, p95 ≤ 2 s"))
         print(line("POST → analysts' file", latencies["file"], "p50 ≤ 5 s, p95 ≤ 10 s"))
     print(f"alerts sent twice: {duplicates(telegram)}; batch syncs during the busy load: "
-          f"{batch.syncs} finished")
+          f"{batch.syncs} finished; real-time runs: {runs}")
 
 
 if __name__ == "__main__":
