@@ -11,12 +11,24 @@ from ofhq_pipeline.resources.api import OfapiResource
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.source.contract import display_username, is_creator_id
 
+IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
+             dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+
+
+def has_run_in_flight(instance: dg.DagsterInstance, creator_id: str) -> bool:
+    """Whether a run of the creator waits or runs: his partition stays until it ends, since a
+    run whose partition is gone fails (a creator the list does not name may still send webhooks:
+    the webhook sensor adds him back at his next event)."""
+    return bool(instance.get_run_ids(
+        filters=dg.RunsFilter(statuses=IN_FLIGHT, tags={"dagster/partition": creator_id}),
+        limit=1))
+
 
 @dg.asset(**asset_attributes(
     "raw/accounts",
     description="Connected creator accounts from GET /api/accounts, as received. Each "
     "authenticated account becomes a partition of `creators`; accounts gone from the list "
-    "leave the partitions (their published marts stay).",
+    "leave the partitions once no run of theirs waits or runs (their published marts stay).",
 ))
 def creator_accounts(
     context: dg.AssetExecutionContext, ofapi: OfapiResource, lake: LakeResource
@@ -34,7 +46,7 @@ def creator_accounts(
         context.log.warning(f"accounts with ids that cannot be partitions: {unusable[:10]}")
     known = set(context.instance.get_dynamic_partitions(creator_partitions.name))
     added = [c for c in wanted if c not in known]
-    removed = sorted(known - set(wanted))
+    removed = [c for c in sorted(known - set(wanted)) if not has_run_in_flight(context.instance, c)]
     if added:
         context.instance.add_dynamic_partitions(creator_partitions.name, added)
     for creator_id in removed:
