@@ -6,8 +6,9 @@ file open keeps reading it undisturbed (and never blocks us), and whoever opens 
 gets a complete new one. Publishers take a file lock, so two runs never interleave.
 
 After one creator's run, publishing reads what that creator changed: his marts replace his rows,
-`fan_agency` catches up by his people, and `system_stats` counts his files again (everyone's at
-the hourly whole rebuild). The warehouse catalog is still rewritten whole.
+`fan_agency` catches up by his people, `system_stats` counts his files again (everyone's at
+the hourly whole rebuild), and the warehouse catalog creates again only the views whose SELECT
+changed (the marts').
 """
 
 
@@ -375,25 +376,70 @@ def row_count(con: duckdb.DuckDBPyConnection, files: str) -> int:
     return int(n)
 
 
-def build_warehouse_catalog(store: Lake, target: Path) -> None:
-    """The data engineers' warehouse: views raw.*, staging.*, intermediate.*, marts.* over the lake."""
-    sources = layer_files(store)
+def catalog_views(store: Lake) -> dict[str, str]:
+    """`schema.table` → the SELECT of its view in the warehouse catalog, for every lake table and
+    current mart."""
+    views = {}
+    for (schema, table), files in layer_files(store).items():
+        # A staging table is its base files with their merged changes applied.
+        select = store.staged_select(table) if schema == "staging" else None
+        views[f"{schema}.{table}"] = select or f"SELECT * FROM {read(files)}"
+    return views
+
+
+def catalog_held_path(store: Lake) -> Path:
+    """Which views each catalog file holds (file path → its version and the views' SELECTs)."""
+    return store.root / "published" / "catalog_views.json"
+
+
+def catalog_held(store: Lake, target: Path) -> dict[str, str] | None:
+    """The views `target` holds, when it is the very file recorded; None otherwise."""
+    try:
+        held = json.loads(catalog_held_path(store).read_text())[str(target)]
+        if held["file"] == list(file_version(target) or ()) and isinstance(held["views"], dict):
+            return held["views"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def build_warehouse_catalog(store: Lake, target: Path) -> list[str]:
+    """The data engineers' warehouse: views raw.*, staging.*, intermediate.*, marts.* over the
+    lake. Only a view whose SELECT changed is created again: after a creator's run the marts
+    views, which list every creator's current files. The others read globs, which DuckDB expands
+    at each query, and creating one reads every file's schema: at 200 creators, tens of thousands.
+    Returns the views created."""
+    views = catalog_views(store)
+    held = catalog_held(store, target)
+    created = [name for name, select in views.items() if (held or {}).get(name) != select]
+    if held is not None and not created and held.keys() == views.keys():
+        return []
 
     def write(tmp: Path) -> None:
+        if held is not None:
+            shutil.copyfile(target, tmp)
         con = duckdb.connect(str(tmp))
         try:
-            for schema in sorted({schema for schema, _ in sources}):
-                con.execute(f"CREATE SCHEMA {schema}")
-            for (schema, table), files in sources.items():
-                # A staging table is its base files with their merged changes applied.
-                select = store.staged_select(table) if schema == "staging" else None
-                con.execute(f"CREATE VIEW {schema}.{table} AS "
-                            f"{select or 'SELECT * FROM ' + read(files)}")
+            for schema in sorted({name.split(".", 1)[0] for name in views}):
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            for name in sorted((held or {}).keys() - views.keys()):
+                con.execute(f"DROP VIEW IF EXISTS {name}")
+            for name in created:
+                con.execute(f"CREATE OR REPLACE VIEW {name} AS {views[name]}")
             con.execute("CHECKPOINT")
         finally:
             con.close()
 
     atomic_write(target, write)
+    path = catalog_held_path(store)
+    try:
+        record = json.loads(path.read_text())
+        record = record if isinstance(record, dict) else {}
+    except (OSError, ValueError):
+        record = {}
+    record[str(target)] = {"file": file_version(target), "views": views}
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(record)))
+    return created
 
 
 def publish(

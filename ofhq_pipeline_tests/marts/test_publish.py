@@ -196,6 +196,37 @@ def test_a_batch_compacted_away_while_counting_is_listed_again(store, monkeypatc
     assert len(calls) == 2
 
 
+def catalog_rows(path) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        views = con.execute("SELECT schema_name || '.' || view_name FROM duckdb_views() "
+                            "WHERE NOT internal").fetchall()
+        return {v: sorted(con.execute(f"SELECT * FROM {v}").fetchall(), key=repr) for (v,) in views}
+
+
+def test_the_catalog_creates_again_only_the_views_whose_select_changed(store, tmp_path,
+                                                                      monkeypatch):
+    for creator_id, fans in [("acct_a", 4), ("acct_b", 6)]:
+        land_fans(store, creator_id, fans)
+        run(store, creator_id, f"r1_{creator_id}", 100)
+    land_fans(store, "acct_a", 5)  # raw.fans reads a glob: its view needs no change
+    created = []
+    build = publishing.build_warehouse_catalog
+    monkeypatch.setattr(publishing, "build_warehouse_catalog",
+                        lambda store, target: created.append(build(store, target)))
+
+    run(store, "acct_b", "r2_acct_b", 200)
+    assert created == [["marts.transactions", "marts.creators"]]  # they list his new files
+    incremental = catalog_rows(store.paths.warehouse)
+    assert len(incremental["raw.fans"]) == 15
+    whole = tmp_path / "whole.duckdb"
+    assert set(build(store, whole)) == set(incremental)  # no record of it: every view created
+    assert catalog_rows(whole) == incremental  # and it answers as the one kept up to date
+    # A file that is not the one recorded (replaced by hand, or lost) is built whole.
+    store.paths.warehouse.unlink()
+    run(store, "acct_a", "r2_acct_a", 300)
+    assert set(created[-1]) == set(incremental)
+
+
 # One creator's publish step in a process of its own, as a run's step is: it waits for the `go`
 # file, so that both processes publish at the same moment.
 PUBLISHER = r"""
