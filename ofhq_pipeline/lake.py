@@ -486,12 +486,16 @@ class Lake:
             lambda tmp: tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True)),
         )
         if published:
-            self.marts_rebuilt(creator_id, {path.stem for path in self.run_marts(creator_id, run_id)})
+            self.run_marts_published(creator_id, run_id)
         return manifest
 
     def run_marts(self, creator_id: str, run_id: str) -> list[Path]:
         """The mart files a run wrote."""
         return sorted((self.creator_marts_dir(creator_id) / run_id).glob("*.parquet"))
+
+    def run_marts_published(self, creator_id: str, run_id: str) -> None:
+        """The run's marts are published: they are behind staging no longer."""
+        self.marts_rebuilt(creator_id, {path.stem for path in self.run_marts(creator_id, run_id)})
 
     def current_marts(self) -> dict[str, list[Path]]:
         """Per mart table, the current file of every creator."""

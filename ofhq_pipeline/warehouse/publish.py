@@ -320,11 +320,19 @@ def agency_held_path(store: Lake) -> Path:
 
 def record_agency_held(store: Lake, target: Path) -> None:
     """After `target` is written: it holds the current rollup."""
-    path = agency_held_path(store)
-    held = json.loads(path.read_text()) if path.exists() else {}
-    held[str(target)] = {"file": file_version(target),
-                         "agency": file_version(fan_agency_path(store))}
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(held)))
+    record_for(agency_held_path(store), target, {
+        "file": file_version(target), "agency": file_version(fan_agency_path(store))})
+
+
+def record_for(path: Path, target: Path, value: object) -> None:
+    """Set what a record of published files (file path → what it holds) says of `target`; an
+    unreadable record starts again empty (whoever reads it then rebuilds whole)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        record = {}
+    record = {**(record if isinstance(record, dict) else {}), str(target): value}
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(record)))
 
 
 def agency_catch_up(store: Lake, target: Path, agency: AgencyRollup | None) -> list[Path] | None:
@@ -364,8 +372,7 @@ def full_rebuild_due(store: Lake, target: Path, now: datetime) -> bool:
 
 
 def record_full_rebuild(store: Lake, target: Path, at: datetime) -> None:
-    rebuilds = {**full_rebuilds(store), str(target): at.isoformat()}
-    atomic_write(full_rebuild_path(store), lambda tmp: tmp.write_text(json.dumps(rebuilds)))
+    record_for(full_rebuild_path(store), target, at.isoformat())
 
 
 def row_count(con: duckdb.DuckDBPyConnection, files: str) -> int:
@@ -431,14 +438,7 @@ def build_warehouse_catalog(store: Lake, target: Path) -> list[str]:
             con.close()
 
     atomic_write(target, write)
-    path = catalog_held_path(store)
-    try:
-        record = json.loads(path.read_text())
-        record = record if isinstance(record, dict) else {}
-    except (OSError, ValueError):
-        record = {}
-    record[str(target)] = {"file": file_version(target), "views": views}
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(record)))
+    record_for(catalog_held_path(store), target, {"file": file_version(target), "views": views})
     return created
 
 
@@ -466,7 +466,7 @@ def publish(
             # Only now are they published: a publish that failed before leaves them behind
             # staging, so the creator's next run (a retry included) builds and publishes again
             # though nothing new was staged.
-            store.marts_rebuilt(creator_id, {path.stem for path in store.run_marts(creator_id, run_id)})
+            store.run_marts_published(creator_id, run_id)
         if creator_id:
             store.prune_marts(creator_id)
     return counts

@@ -283,15 +283,16 @@ def test_a_failed_real_time_run_is_run_again_and_applies_its_events(tmp_path):
         assert succeeded.tags["dagster/retry_strategy"] == "ALL_STEPS"
 
 
-def realtime_runs(dagster_home, status: dg.DagsterRunStatus) -> list[dg.DagsterRun]:
-    """The real-time runs with `status`; none before the daemon's first run (whose storage this
-    process must not create at the same time)."""
+def realtime_runs(dagster_home, status: dg.DagsterRunStatus | None = None
+                  ) -> list[dg.DagsterRun]:
+    """The real-time runs (with `status`), newest first; none before the daemon's first run
+    (whose storage this process must not create at the same time)."""
     if not any((Path(dagster_home) / "history" / "runs").glob("*.db")):
         return []
     instance = dg.DagsterInstance.from_config(str(dagster_home))
     try:
-        return list(instance.get_runs(filters=dg.RunsFilter(job_name="realtime_update",
-                                                            statuses=[status])))
+        return list(instance.get_runs(filters=dg.RunsFilter(
+            job_name="realtime_update", statuses=[status] if status else None)))
     finally:
         instance.dispose()
 
@@ -310,9 +311,4 @@ def published(stack, transaction_id: str) -> list[tuple]:
 
 def realtime_run_keys(dagster_home) -> list[str]:
     """The run keys of the real-time runs the daemon launched, oldest first."""
-    instance = dg.DagsterInstance.from_config(str(dagster_home))
-    try:
-        runs = instance.get_runs(filters=dg.RunsFilter(job_name="realtime_update"))
-    finally:
-        instance.dispose()
-    return [run.tags.get("dagster/run_key") for run in reversed(runs)]
+    return [run.tags.get("dagster/run_key") for run in reversed(realtime_runs(dagster_home))]

@@ -4,7 +4,7 @@ from contextlib import closing
 
 import dagster as dg
 
-from ofhq_pipeline.defs.partitions import creator_partitions, is_creator_id
+from ofhq_pipeline.defs.partitions import creator_partitions, has_run, is_creator_id
 from ofhq_pipeline.defs.realtime.jobs import realtime_update_job
 from ofhq_pipeline.resources.landing import LandingResource
 
@@ -12,12 +12,7 @@ WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED]
 
 
 def has_waiting_run(instance: dg.DagsterInstance, creator_id: str) -> bool:
-    runs = instance.get_run_ids(
-        filters=dg.RunsFilter(job_name=realtime_update_job.name, statuses=WAITING,
-                              tags={"dagster/partition": creator_id}),
-        limit=1,
-    )
-    return bool(runs)
+    return has_run(instance, creator_id, WAITING, job_name=realtime_update_job.name)
 
 
 @dg.sensor(

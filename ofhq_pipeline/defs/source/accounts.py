@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from ofhq_pipeline.defs.models import asset_attributes
-from ofhq_pipeline.defs.partitions import creator_partitions
+from ofhq_pipeline.defs.partitions import creator_partitions, has_run
 from ofhq_pipeline.resources.api import OfapiResource
 from ofhq_pipeline.resources.lake import LakeResource
 from ofhq_pipeline.source.contract import display_username, is_creator_id
@@ -19,9 +19,7 @@ def has_run_in_flight(instance: dg.DagsterInstance, creator_id: str) -> bool:
     """Whether a run of the creator waits or runs: his partition stays until it ends, since a
     run whose partition is gone fails (a creator the list does not name may still send webhooks:
     the webhook sensor adds him back at his next event)."""
-    return bool(instance.get_run_ids(
-        filters=dg.RunsFilter(statuses=IN_FLIGHT, tags={"dagster/partition": creator_id}),
-        limit=1))
+    return has_run(instance, creator_id, IN_FLIGHT)
 
 
 @dg.asset(**asset_attributes(
