@@ -123,6 +123,13 @@ BROKEN = [
     ("creator_revenue_daily", "matches_transactions",
      "SELECT * REPLACE (CASE WHEN day = DATE '2026-10-02' THEN gross_cents + 100 "
      "ELSE gross_cents END AS gross_cents) FROM m", 1, ["2026-10-02", "gross differ"]),
+    # Paying fans are judged beside the day's purchases (one on 2026-10-02), not counted again.
+    ("creator_revenue_daily", "matches_transactions",
+     "SELECT * REPLACE (CASE WHEN day = DATE '2026-10-02' THEN 2 ELSE paying_fans END "
+     "AS paying_fans) FROM m", 1, ["2026-10-02", "paying fans 2 beside 1 purchases"]),
+    ("creator_revenue_daily", "matches_transactions",
+     "SELECT * REPLACE (CASE WHEN day = DATE '2026-10-02' THEN 0 ELSE paying_fans END "
+     "AS paying_fans) FROM m", 1, ["2026-10-02", "paying fans 0 beside 1 purchases"]),
     ("creator_revenue_live", "one_row_today",
      "SELECT * FROM m UNION ALL SELECT * FROM m", 2, ["the day repeated"]),
     ("creator_revenue_live", "one_row_today",

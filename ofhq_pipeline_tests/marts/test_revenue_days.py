@@ -33,8 +33,11 @@ def test_purchases_a_microsecond_apart_across_midnight_fall_on_their_own_days(tm
         txn("before", 1, 10.0, midnight - timedelta(microseconds=1)),
         txn("at", 2, 20.0, midnight),
         txn("after", 2, 5.0, midnight + timedelta(hours=23, minutes=59, seconds=59)),
+        # Not a purchase: its fan does not count as paying.
+        txn("refunded", 3, 8.0, midnight + timedelta(hours=12), status="refunded"),
     ])
     build(lake, midnight + timedelta(days=1))
     days = {r["day"].isoformat(): (r["gross_cents"], r["paying_fans"]) for r in parquet_dicts(
         lake.mart_path("creator_revenue_daily", CREATOR, "run1"), order="day")}
+    # Fan 2 bought twice on March 1st: one paying fan.
     assert days == {"2026-02-28": (1000, 1), "2026-03-01": (2500, 1)}

@@ -71,8 +71,9 @@ MART_CHECKS: dict[str, list[MartCheck]] = {
         MartCheck(UNIQUE_KEY, "One row per (creator_id, day)."),
         MartCheck(CENTS_NON_NEGATIVE, "Gross, net and spend by type are never negative "
                   "(refunded_cents and chargeback_cents may be: not judged)."),
-        MartCheck("matches_transactions", "Every day's gross, net, purchases, paying fans, "
-                  "refunds and chargebacks are that UTC day of marts.transactions."),
+        MartCheck("matches_transactions", "Every day's gross, net, purchases, refunds and "
+                  "chargebacks are that UTC day of marts.transactions, and its paying fans are "
+                  "possible beside its purchases (at least one, at most one per purchase)."),
     ],
     "creator_revenue_live": [
         MartCheck("one_row_today", "One row: the creator, on the UTC day of as-of."),
