@@ -15,6 +15,7 @@ changed (the marts').
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -41,6 +42,8 @@ from ofhq_pipeline.vault.status import install_analyst_macros
 
 if TYPE_CHECKING:  # the resource that carries the Postgres settings
     from ofhq_pipeline.resources.marts_postgres import MartsPostgresResource
+
+log = logging.getLogger(__name__)
 
 
 def publish_lock(store: Lake) -> AbstractContextManager[None]:
@@ -225,15 +228,27 @@ def creator_row_counts(con: duckdb.DuckDBPyConnection, store: Lake, creator_id: 
                        ) -> dict[str, int]:
     """Rows of each of the creator's lake tables and current marts, from the Parquet footers.
     His staging may be compacting raw meanwhile (outside the publish lock): a batch folded into
-    its month between listing and reading is listed again."""
+    its month between listing and reading is listed again. A file whose footer cannot be read
+    (not Parquet: a stray or truncated file) is left out and named in a warning, so that it
+    stops only its own creator's runs (his staging fails on it, naming it), not every publish."""
+    unreadable: set[Path] = set()
     for attempt in range(COUNT_ATTEMPTS):
-        files = creator_files(store, creator_id)
+        files = {key: [path for path in paths if path not in unreadable]
+                 for key, paths in creator_files(store, creator_id).items()}
         paths = [path for paths in files.values() for path in paths]
         if not paths:
             return {}
         try:
             rows = dict(con.execute(f"SELECT file_name, sum(num_rows) FROM parquet_file_metadata("
                                     f"{file_list(paths)}) GROUP BY file_name").fetchall())
+        except duckdb.InvalidInputException:
+            found = not_parquet(con, paths)
+            if not found or attempt == COUNT_ATTEMPTS - 1:
+                raise
+            log.warning("system_stats leaves out %d file(s) of %s that are not Parquet: %s",
+                        len(found), creator_id, ", ".join(map(str, found)))
+            unreadable |= set(found)
+            continue
         except duckdb.IOException:
             if attempt == COUNT_ATTEMPTS - 1 or all(path.exists() for path in paths):
                 raise
@@ -241,6 +256,20 @@ def creator_row_counts(con: duckdb.DuckDBPyConnection, store: Lake, creator_id: 
         return {key: int(sum(rows.get(str(path), 0) for path in paths))
                 for key, paths in files.items()}
     raise AssertionError("unreachable")
+
+
+def not_parquet(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> list[Path]:
+    """The files among `paths` whose Parquet footer cannot be read, one by one (only once
+    reading them together failed)."""
+    found = []
+    for path in paths:
+        try:
+            con.execute(f"SELECT count(*) FROM parquet_file_metadata({quote(path)})").fetchone()
+        except duckdb.InvalidInputException:
+            found.append(path)
+        except duckdb.IOException:
+            pass  # vanished meanwhile: listed again
+    return found
 
 
 def lake_creators(store: Lake) -> set[str]:
@@ -422,6 +451,8 @@ def build_warehouse_catalog(store: Lake, target: Path) -> list[str]:
     if held is not None and not created and held.keys() == views.keys():
         return []
 
+    failed: dict[str, str] = {}
+
     def write(tmp: Path) -> None:
         if held is not None:
             shutil.copyfile(target, tmp)
@@ -432,14 +463,24 @@ def build_warehouse_catalog(store: Lake, target: Path) -> list[str]:
             for name in sorted((held or {}).keys() - views.keys()):
                 con.execute(f"DROP VIEW IF EXISTS {name}")
             for name in created:
-                con.execute(f"CREATE OR REPLACE VIEW {name} AS {views[name]}")
+                try:
+                    con.execute(f"CREATE OR REPLACE VIEW {name} AS {views[name]}")
+                except duckdb.InvalidInputException as error:
+                    # A file of one creator that is not Parquet (a stray or truncated file,
+                    # named in the error): every other view is still created, and this one is
+                    # tried again at the next publish.
+                    failed[name] = str(error)
             con.execute("CHECKPOINT")
         finally:
             con.close()
 
     atomic_write(target, write)
-    record_for(catalog_held_path(store), target, {"file": file_version(target), "views": views})
-    return created
+    for name, error in failed.items():
+        log.warning("warehouse catalog: view %s not created: %s", name, error)
+    record_for(catalog_held_path(store), target, {
+        "file": file_version(target),
+        "views": {name: select for name, select in views.items() if name not in failed}})
+    return [name for name in created if name not in failed]
 
 
 def publish(

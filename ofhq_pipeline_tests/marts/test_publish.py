@@ -20,6 +20,7 @@ from ofhq_pipeline.defs.deployment import (
 )
 from ofhq_pipeline.lake import Lake, quote
 from ofhq_pipeline.settings import Paths
+from ofhq_pipeline.staging.merge import StagingMerge
 from ofhq_pipeline.warehouse import publish as publishing
 
 
@@ -225,6 +226,39 @@ def test_the_catalog_creates_again_only_the_views_whose_select_changed(store, tm
     store.paths.warehouse.unlink()
     run(store, "acct_a", "r2_acct_a", 300)
     assert set(created[-1]) == set(incremental)
+
+
+@pytest.mark.parametrize("stray", [b"", b"PAR1" + b"\x00" * 64 + b"PAR1"],
+                         ids=["empty", "truncated"])
+def test_a_file_that_is_not_parquet_stops_no_other_creators_publish(store, caplog, stray):
+    """A stray or truncated `.parquet` in one creator's raw folder (his own staging fails on it,
+    naming it) is left out of what publishing reads across creators, and named."""
+    for creator_id, fans in [("acct_a", 4), ("acct_b", 6)]:
+        land_fans(store, creator_id, fans)
+        run(store, creator_id, f"r1_{creator_id}", 100)
+    junk = store.raw_dir("fans", "acct_b") / "junk.parquet"
+    junk.write_bytes(stray)
+    store.paths.warehouse.unlink()  # the catalog is built whole
+    publishing.record_full_rebuild(store, store.paths.analysts_marts,
+                                   publishing.datetime(2000, 1, 1, tzinfo=publishing.UTC))
+
+    run(store, "acct_a", "r2_acct_a", 300)  # the hourly whole rebuild: everyone's files counted
+    assert last_full_rebuild(store) != "2000-01-01T00:00:00+00:00"
+    assert system_stats(store)["raw.fans"] == 10  # both creators' readable batches
+    assert tables(store.paths.analysts_marts)["creators"] == [("acct_a", 300), ("acct_b", 100)]
+    views = catalog_rows(store.paths.warehouse)
+    assert "raw.fans" not in views and len(views["marts.transactions"]) == 6
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(str(junk) in w and "system_stats" in w for w in warned), warned
+    assert any(str(junk) in w and "raw.fans not created" in w for w in warned), warned
+
+    # His own staging names it.
+    with pytest.raises(duckdb.Error, match="junk.parquet"), store.session("acct_b") as con:
+        StagingMerge(store, con, "acct_b").build("fans", full=False)
+
+    junk.unlink()  # the operator removes it: the next publish creates the view
+    run(store, "acct_b", "r2_acct_b", 200)
+    assert len(catalog_rows(store.paths.warehouse)["raw.fans"]) == 10
 
 
 # One creator's publish step in a process of its own, as a run's step is: it waits for the `go`
