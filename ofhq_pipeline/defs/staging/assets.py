@@ -50,11 +50,17 @@ def validate(schema: type[pa.DataFrameModel], frame: pl.DataFrame) -> tuple[bool
     return True, {"rows": frame.height}
 
 
-def written_rows(path: Path) -> pl.DataFrame:
-    """The rows of a staged file: a whole table, or the live rows of its changes."""
-    frame = pl.read_parquet(path)
+def written_rows(path: Path, schema: type[pa.DataFrameModel]) -> pl.DataFrame:
+    """The rows of a staged file: a whole table, or the live rows of its changes; only the
+    columns the schema judges, unless it is strict (a 10M-row table's descriptions are not read
+    into memory to be ignored)."""
+    columns = None
+    if not schema.to_schema().strict:
+        present = pl.read_parquet_schema(path)
+        columns = [c for c in [*schema.to_schema().columns, "_removed"] if c in present]
+    frame = pl.read_parquet(path, columns=columns)
     if "_removed" in frame.columns:
-        frame = frame.filter(~pl.col("_removed")).drop("_replaced", "_removed")
+        frame = frame.filter(~pl.col("_removed")).drop("_replaced", "_removed", strict=False)
     return frame
 
 
@@ -179,7 +185,8 @@ def staged_results(store: Lake, con: duckdb.DuckDBPyConnection, creator_id: str,
 def judge_written(store: Lake, creator_id: str, staged: Staged) -> dict:
     """Validate the file a merge wrote (the whole table, or its changes) and record the verdict;
     returns the check's metadata."""
-    passed, meta = validate(SCHEMAS[staged.table], written_rows(staged.written))
+    schema = SCHEMAS[staged.table]
+    passed, meta = validate(schema, written_rows(staged.written, schema))
     whole = staged.written == store.staging_path(staged.table, creator_id)  # changes emptied
     verdicts.record(store, staged.table, creator_id, passed,
                     *(("base", "changes") if whole else ("changes",)))
