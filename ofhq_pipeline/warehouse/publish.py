@@ -33,6 +33,7 @@ from ofhq_pipeline.lake import (
     file_list,
     file_lock,
     file_version,
+    parquet_rows,
     quote,
 )
 from ofhq_pipeline.lifecycle.agency import AgencyRollup, fan_agency_path, write_fan_agency
@@ -264,7 +265,7 @@ def not_parquet(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> list[Path]
     found = []
     for path in paths:
         try:
-            con.execute(f"SELECT count(*) FROM parquet_file_metadata({quote(path)})").fetchone()
+            parquet_rows(con, path)
         except duckdb.InvalidInputException:
             found.append(path)
         except duckdb.IOException:

@@ -54,10 +54,10 @@ def written_rows(path: Path, schema: type[pa.DataFrameModel]) -> pl.DataFrame:
     """The rows of a staged file: a whole table, or the live rows of its changes; only the
     columns the schema judges, unless it is strict (a 10M-row table's descriptions are not read
     into memory to be ignored)."""
-    columns = None
-    if not schema.to_schema().strict:
+    judged, columns = schema.to_schema(), None
+    if not judged.strict:
         present = pl.read_parquet_schema(path)
-        columns = [c for c in [*schema.to_schema().columns, "_removed"] if c in present]
+        columns = [c for c in [*judged.columns, "_removed"] if c in present]
     frame = pl.read_parquet(path, columns=columns)
     if "_removed" in frame.columns:
         frame = frame.filter(~pl.col("_removed")).drop("_replaced", "_removed", strict=False)
