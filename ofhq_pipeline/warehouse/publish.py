@@ -308,7 +308,7 @@ def lake_row_counts(store: Lake, creator_id: str | None = None) -> dict[str, int
             for key, rows in counts.items():
                 totals[key] = totals.get(key, 0) + rows
         if fan_agency_path(store).exists():  # spans creators: publish builds it
-            totals["marts.fan_agency"] = row_count(con, quote(fan_agency_path(store)))
+            totals["marts.fan_agency"] = parquet_rows(con, fan_agency_path(store))
     finally:
         con.close()
     path = row_counts_path(store)
@@ -403,14 +403,6 @@ def full_rebuild_due(store: Lake, target: Path, now: datetime) -> bool:
 
 def record_full_rebuild(store: Lake, target: Path, at: datetime) -> None:
     record_for(full_rebuild_path(store), target, at.isoformat())
-
-
-def row_count(con: duckdb.DuckDBPyConnection, files: str) -> int:
-    """Counted from the Parquet footers: no data is read."""
-    (n,) = con.execute(
-        f"SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata({files})"
-    ).fetchone()
-    return int(n)
 
 
 def catalog_views(store: Lake) -> dict[str, str]:

@@ -1,15 +1,16 @@
 """The staged tables' pandera schemas judge what a merge wrote: a repeated transaction id fails
-(named in the failure cases), and a file missing a judged column fails though only the judged
-columns are read."""
+(named in the failure cases), and a file or a whole table missing a judged column fails though
+only the judged columns are read."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import duckdb
 import polars as pl
 
-from ofhq_pipeline.defs.staging.assets import validate, written_rows
-from ofhq_pipeline.staging.schemas import StagedTransactions
+from ofhq_pipeline.defs.staging.assets import staged_rows, validate, written_rows
+from ofhq_pipeline.staging.schemas import StagedCastRejects, StagedTransactions
 
 
 def transactions(ids: list[str]) -> pl.DataFrame:
@@ -51,3 +52,29 @@ def test_the_live_rows_of_a_changes_file_are_judged(tmp_path):
     rows = written_rows(path, StagedTransactions)
     assert rows.height == 1 and "_removed" not in rows.columns
     assert validate(StagedTransactions, rows)[0]
+
+
+def test_a_table_judged_whole_reads_only_the_judged_columns_and_still_fails_a_missing_one(tmp_path):
+    path = tmp_path / "transactions.parquet"
+    frame = transactions(["tx_1", "tx_2"]).with_columns(pl.lit("not judged").alias("unjudged"))
+    frame.write_parquet(path)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")  # as every lake session
+    select = f"SELECT * FROM read_parquet('{path}')"
+
+    rows = staged_rows(con, select, StagedTransactions)
+    assert "unjudged" not in rows.columns and "transaction_id" in rows.columns
+    assert rows.height == 2 and validate(StagedTransactions, rows)[0]
+
+    rows = staged_rows(con, f"SELECT * EXCLUDE (status) FROM read_parquet('{path}')",
+                       StagedTransactions)
+    passed, meta = validate(StagedTransactions, rows)
+    assert not passed and "status" in meta["failure_cases"].value
+
+
+def test_a_strict_schema_judges_every_column_of_a_whole_table(tmp_path):
+    """cast_rejects is strict: a column it does not name is read, and fails it."""
+    con = duckdb.connect()
+    select = "SELECT 1 AS unexpected"
+    assert StagedCastRejects.to_schema().strict
+    assert "unexpected" in staged_rows(con, select, StagedCastRejects).columns

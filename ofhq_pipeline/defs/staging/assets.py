@@ -50,18 +50,31 @@ def validate(schema: type[pa.DataFrameModel], frame: pl.DataFrame) -> tuple[bool
     return True, {"rows": frame.height}
 
 
+def judged_columns(schema: type[pa.DataFrameModel], present: list[str]) -> list[str] | None:
+    """Of the columns present, those the schema judges; None (all of them) when it is strict,
+    since it judges that no other is there. A 10M-row table's descriptions are not read into
+    memory to be ignored; a judged column that is missing is left for the schema to report."""
+    judged = schema.to_schema()
+    return None if judged.strict else [c for c in [*judged.columns, "_removed"] if c in present]
+
+
 def written_rows(path: Path, schema: type[pa.DataFrameModel]) -> pl.DataFrame:
-    """The rows of a staged file: a whole table, or the live rows of its changes; only the
-    columns the schema judges, unless it is strict (a 10M-row table's descriptions are not read
-    into memory to be ignored)."""
-    judged, columns = schema.to_schema(), None
-    if not judged.strict:
-        present = pl.read_parquet_schema(path)
-        columns = [c for c in [*judged.columns, "_removed"] if c in present]
-    frame = pl.read_parquet(path, columns=columns)
+    """The rows of a staged file, of the columns the schema judges: a whole table, or the live
+    rows of its changes."""
+    frame = pl.read_parquet(path, columns=judged_columns(schema, list(pl.read_parquet_schema(path))))
     if "_removed" in frame.columns:
         frame = frame.filter(~pl.col("_removed")).drop("_replaced", "_removed", strict=False)
     return frame
+
+
+def staged_rows(con: duckdb.DuckDBPyConnection, select: str,
+                schema: type[pa.DataFrameModel]) -> pl.DataFrame:
+    """The rows of a whole staged table (its base with its changes applied), of the columns the
+    schema judges."""
+    present = [row[0] for row in con.execute(f"DESCRIBE {select}").fetchall()]
+    columns = judged_columns(schema, present)
+    listed = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+    return con.execute(f"SELECT {listed} FROM ({select})").pl()
 
 
 def rejects_check(
@@ -208,7 +221,8 @@ def schema_verdict(store: Lake, con: duckdb.DuckDBPyConnection, creator_id: str,
         if held or "failure_cases" in judged:
             return held, judged
         return held, {**judged, "validated": "the new changes pass; the base they apply to failed"}
-    passed, meta = validate(SCHEMAS[table], con.execute(store.staged_select(table, creator_id)).pl())
+    passed, meta = validate(SCHEMAS[table], staged_rows(con, store.staged_select(table, creator_id),
+                                                        SCHEMAS[table]))
     verdicts.record(store, table, creator_id, passed, "base", "changes")
     return passed, {**meta, "validated": "judged whole: no verdict named its files"}
 
