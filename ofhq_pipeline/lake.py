@@ -286,9 +286,11 @@ class Lake:
 
     # ---- engine ----------------------------------------------------------------------------
     def connect(self) -> duckdb.DuckDBPyConnection:
+        self.paths.spill.mkdir(parents=True, exist_ok=True)  # DuckDB creates only its last part
         con = duckdb.connect(config={
             "threads": self.threads,
             "memory_limit": self.memory_limit,
+            "temp_directory": str(self.paths.spill),
             # No model relies on row order, and unordered writes are parallel and leaner.
             "preserve_insertion_order": False,
         })

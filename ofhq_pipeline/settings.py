@@ -49,6 +49,12 @@ class Paths:
         return self.home / "lake"
 
     @property
+    def spill(self) -> Path:
+        """Where DuckDB writes what a lake session's memory limit does not hold: beside the
+        lake on the deployment's data disk, never the process's working directory."""
+        return self.home / "tmp" / "duckdb"
+
+    @property
     def dagster_home(self) -> Path:
         return Path(os.environ.get("DAGSTER_HOME") or self.home / "dagster")
 
