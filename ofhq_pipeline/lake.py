@@ -286,7 +286,8 @@ class Lake:
 
     # ---- engine ----------------------------------------------------------------------------
     def connect(self) -> duckdb.DuckDBPyConnection:
-        self.paths.spill.mkdir(parents=True, exist_ok=True)  # DuckDB creates only its last part
+        # DuckDB creates only the folder's last part; what spills there is fans' data.
+        self.paths.spill.mkdir(parents=True, mode=0o700, exist_ok=True)
         con = duckdb.connect(config={
             "threads": self.threads,
             "memory_limit": self.memory_limit,

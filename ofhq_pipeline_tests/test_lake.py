@@ -1,6 +1,6 @@
 """A lake session whose work outgrows its memory limit spills under the pipeline's home, never
 into the working directory of whatever process opened it (a daemon started from `/`, a code
-server in a read-only image)."""
+server in a read-only image), in a folder only its owner can read."""
 
 from __future__ import annotations
 
@@ -29,5 +29,6 @@ def test_a_session_that_outgrows_its_memory_spills_under_the_home(tmp_path, monk
 
     assert spilled, "the session was expected to spill"
     assert all(path.parent == lake.paths.spill for path in spilled)
+    assert lake.paths.spill.stat().st_mode & 0o077 == 0  # what spills is fans' data
     assert lake.paths.spill.is_relative_to(home)
     assert list(elsewhere.iterdir()) == []
