@@ -286,12 +286,15 @@ class Lake:
 
     # ---- engine ----------------------------------------------------------------------------
     def connect(self) -> duckdb.DuckDBPyConnection:
-        # DuckDB creates only the folder's last part; what spills there is fans' data.
+        # What spills is fans' data: owner-only. DuckDB creates only the folder's last part.
         self.paths.spill.mkdir(parents=True, mode=0o700, exist_ok=True)
         con = duckdb.connect(config={
             "threads": self.threads,
             "memory_limit": self.memory_limit,
-            "temp_directory": str(self.paths.spill),
+            # A folder of its own: DuckDB names its spill files alike in every session, so two
+            # sessions spilling into one folder (two steps or runs at once) overwrite each other's
+            # and the first to close deletes the other's. DuckDB removes the folder on close.
+            "temp_directory": str(self.paths.spill / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"),
             # No model relies on row order, and unordered writes are parallel and leaner.
             "preserve_insertion_order": False,
         })
