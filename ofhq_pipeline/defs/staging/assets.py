@@ -73,7 +73,7 @@ def staged_rows(con: duckdb.DuckDBPyConnection, select: str,
     schema judges."""
     present = [row[0] for row in con.execute(f"DESCRIBE {select}").fetchall()]
     columns = judged_columns(schema, present)
-    listed = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+    listed = ", ".join(columns) if columns else "*"  # our schemas' own column names
     return con.execute(f"SELECT {listed} FROM ({select})").pl()
 
 
