@@ -117,15 +117,18 @@ def play_rotation(creators: list[str], api_url: str, sync: SyncFigures,
             for run_id, ends in [r for r in running if r[1] <= now]:
                 finish_sync(instance, run_id, ends)
                 running.remove((run_id, ends))
-            context = dg.build_schedule_context(
+            # Closed after its tick, as the daemon closes it: the context opens an instance of
+            # its own, which otherwise stays the current one after it is gone, and the next
+            # rotation's definitions then fail to load.
+            with dg.build_schedule_context(
                 instance=instance, scheduled_execution_time=SIM_START + timedelta(minutes=minute),
                 repository_def=repo,
                 resources={"ofapi": simulated_clock_api(api_url, now), "lake": LakeResource(),
-                           "rotation": rotation})
-            context.log.setLevel(logging.ERROR)  # its per-tick list of stale creators
-            start = time.perf_counter()
-            data = periodic_sync_schedule.evaluate_tick(context)
-            ticks.append((time.perf_counter() - start) * 1000)
+                           "rotation": rotation}) as context:
+                context.log.setLevel(logging.ERROR)  # its per-tick list of stale creators
+                start = time.perf_counter()
+                data = periodic_sync_schedule.evaluate_tick(context)
+                ticks.append((time.perf_counter() - start) * 1000)
             for request in data.run_requests or []:
                 run_id = start_sync(instance, job, request.partition_key, now, request.tags)
                 running.append((run_id, now + sync.wall_s))
