@@ -9,8 +9,8 @@
 2. Sync throughput from the simulator over HTTP: objects per second, and requests made against
    the fewest pages the contract allows; then steps per sync: each creator's run, full and
    incremental with nothing new, in Dagster steps and seconds of orchestration; then a year of
-   syncs for one creator: one incremental sync's staging at the start and end of the year, and
-   raw's size on disk before and after compaction.
+   syncs for one creator: one incremental sync (its staging, then its marts run) at the start
+   and end of the year, and raw's size on disk before and after compaction.
 3. The webhook receiver: events/s and p50/p99 latency with 16 clients and durable commits,
    beside a bare endpoint on the same server stack.
 4. Instant: POST to the Telegram alert, to the live page and to the analysts' file, p50 and p95,
@@ -102,9 +102,9 @@ def main() -> None:
     from bench.receiver import main as receiver_main
     from bench.redaction import main as redaction_main
     from bench.rotation import main as rotation_main
-    from bench.staging_year import main as staging_year_main
     from bench.sync_steps import main as sync_steps_main
     from bench.sync_throughput import main as sync_main
+    from bench.year_of_syncs import main as year_of_syncs_main
 
     agency_rollup_main()
     print()
@@ -112,7 +112,7 @@ def main() -> None:
     print()
     sync_steps_main()
     print()
-    staging_year_main()
+    year_of_syncs_main()
     print()
     receiver_main()
     print()

@@ -47,6 +47,15 @@ def prepare(fans: int, transactions: int, messages: int, creators: int) -> dict:
             "creators": sorted(agency.accounts["id"].to_list())}
 
 
+def every_mart() -> list[list[str]]:
+    """The money and lifecycle models, fan_profile included: a creator's marts run less the
+    classifier, vault, chatters, segments and publishing."""
+    from ofhq_pipeline import registry
+
+    return [m.path for m in registry.MODELS if m.layer in ("intermediate", "marts")
+            and m.domain in ("money", "lifecycle") and m.built_by != "publish_marts"]
+
+
 def materialize(
     groups: list[str] = (), exclude: list[list[str]] = (), assets: list[list[str]] = ()
 ) -> tuple[float, dict[str, float]]:
@@ -166,13 +175,7 @@ def main() -> None:
         seconds, per_step = materialize(assets=MONEY_MARTS)
         result = {"seconds": seconds, "steps": per_step}
     elif step == "marts":
-        from ofhq_pipeline import registry
-
-        # The money and lifecycle models, fan_profile included (the creator's run less the
-        # classifier, vault, chatters, segments and publishing).
-        keys = [m.path for m in registry.MODELS if m.layer in ("intermediate", "marts")
-                and m.domain in ("money", "lifecycle") and m.built_by != "publish_marts"]
-        seconds, per_step = materialize(assets=keys)
+        seconds, per_step = materialize(assets=every_mart())
         result = {"seconds": seconds, "steps": per_step}
     elif step == "publish":
         from ofhq_pipeline.warehouse.publish import publish
