@@ -1,5 +1,6 @@
 """marts.creator_revenue_daily counts each purchase on its UTC day, computed in integer
-arithmetic (`utc_day`): it must agree with DuckDB's own calendar at every day's edges."""
+arithmetic (`utc_day`): it must agree with DuckDB's own calendar at every day's edges, as must
+`utc_hour` (fan_engagement's busiest hours) at every hour's."""
 
 from __future__ import annotations
 
@@ -24,6 +25,21 @@ def test_utc_day_is_the_calendar_day_either_side_of_every_midnight_and_before_19
               FROM range(0, 73000, 7) AS days(d), (VALUES (-1), (0), (1)) AS edge(e))
     """).fetchone()
     assert judged > 30_000 and differing == 0
+
+
+def test_utc_hour_is_the_calendar_hour_either_side_of_every_hour_and_before_1970():
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for macros in MACRO_FILES:
+        con.execute(sql_text(macros))
+    # Each instant one microsecond either side of the hour, every 7 hours from 1900 to 2100.
+    (differing, judged) = con.execute("""
+        SELECT count(*) FILTER (WHERE utc_hour(t) <> hour(t)), count(*)
+        FROM (SELECT TIMESTAMPTZ '1900-01-01 00:00:00+00' + to_hours(CAST(h AS BIGINT))
+                     + to_microseconds(CAST(e AS BIGINT)) AS t
+              FROM range(0, 1752000, 7) AS hours(h), (VALUES (-1), (0), (1)) AS edge(e))
+    """).fetchone()
+    assert judged > 700_000 and differing == 0
 
 
 def test_purchases_a_microsecond_apart_across_midnight_fall_on_their_own_days(tmp_path):

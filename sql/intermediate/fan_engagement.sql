@@ -41,7 +41,7 @@ hours AS (
     -- The fan's 3 busiest UTC hours: by message count, ties to the earlier hour.
     SELECT creator_id, fan_id, arg_max(hour, (messages, -hour), 3) AS active_hours
     FROM (
-        SELECT creator_id, fan_id, CAST(hour(created_at) AS INTEGER) AS hour, count(*) AS messages
+        SELECT creator_id, fan_id, utc_hour(created_at) AS hour, count(*) AS messages
         FROM chat
         WHERE is_from_fan
         GROUP BY ALL

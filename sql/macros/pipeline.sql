@@ -74,6 +74,11 @@ CREATE OR REPLACE MACRO seconds_between(earlier, later) AS
 CREATE OR REPLACE MACRO utc_day(instant) AS
     DATE '0001-01-01' + CAST((epoch_us(instant) + 62135596800000000) // 86400000000 AS INTEGER);
 
+-- The UTC hour of an instant (0-23), in the same arithmetic and for the same reason: hour() of
+-- an instant goes through the ICU calendar too.
+CREATE OR REPLACE MACRO utc_hour(instant) AS
+    CAST((epoch_us(instant) + 62135596800000000) // 3600000000 % 24 AS INTEGER);
+
 -- Days from `instant` to as_of(), one decimal, for the reasons that explain a rule (the stage's
 -- and the next best action's, so fan_profile has it as well as the lifecycle models).
 CREATE OR REPLACE MACRO days_ago(instant) AS
