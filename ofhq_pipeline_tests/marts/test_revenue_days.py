@@ -12,33 +12,35 @@ from ofhq_pipeline.lake import MACRO_FILES, sql_text
 from ofhq_pipeline_tests.builders import CREATOR, build, make_lake, parquet_dicts, txn, write_sync
 
 
-def test_utc_day_is_the_calendar_day_either_side_of_every_midnight_and_before_1970():
+def differing_and_judged(query: str) -> tuple[int, int]:
+    """A query over the pipeline's macros, in a UTC session, counting (instants where a macro
+    and DuckDB's calendar differ, instants judged)."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     for macros in MACRO_FILES:
         con.execute(sql_text(macros))
+    return con.execute(query).fetchone()
+
+
+def test_utc_day_is_the_calendar_day_either_side_of_every_midnight_and_before_1970():
     # Each instant one microsecond either side of midnight, for days from 1900 to 2100.
-    (differing, judged) = con.execute("""
+    (differing, judged) = differing_and_judged("""
         SELECT count(*) FILTER (WHERE utc_day(t) <> CAST(t AS DATE)), count(*)
         FROM (SELECT TIMESTAMPTZ '1900-01-01 00:00:00+00' + to_days(CAST(d AS INTEGER))
                      + to_microseconds(CAST(e AS BIGINT)) AS t
               FROM range(0, 73000, 7) AS days(d), (VALUES (-1), (0), (1)) AS edge(e))
-    """).fetchone()
+    """)
     assert judged > 30_000 and differing == 0
 
 
 def test_utc_hour_is_the_calendar_hour_either_side_of_every_hour_and_before_1970():
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    for macros in MACRO_FILES:
-        con.execute(sql_text(macros))
     # Each instant one microsecond either side of the hour, every 7 hours from 1900 to 2100.
-    (differing, judged) = con.execute("""
+    (differing, judged) = differing_and_judged("""
         SELECT count(*) FILTER (WHERE utc_hour(t) <> hour(t)), count(*)
         FROM (SELECT TIMESTAMPTZ '1900-01-01 00:00:00+00' + to_hours(CAST(h AS BIGINT))
                      + to_microseconds(CAST(e AS BIGINT)) AS t
               FROM range(0, 1752000, 7) AS hours(h), (VALUES (-1), (0), (1)) AS edge(e))
-    """).fetchone()
+    """)
     assert judged > 700_000 and differing == 0
 
 
