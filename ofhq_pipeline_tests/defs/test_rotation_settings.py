@@ -111,12 +111,11 @@ def test_a_negative_request_budget_is_refused_in_code_and_in_the_environment(mon
 
 def test_a_negative_setting_in_the_environment_stops_the_tick_naming_it(monkeypatch, instance):
     monkeypatch.setenv("OFHQ_MAX_CONCURRENT_SYNCS", "-1")
-    context = dg.build_schedule_context(
+    with dg.build_schedule_context(
         instance=instance,
         resources={"ofapi": OfapiResource(), "lake": LakeResource(),
                    "rotation": RotationSettings.from_env()},
-    )
-    with pytest.raises(dg.DagsterError) as failure:
+    ) as context, pytest.raises(dg.DagsterError) as failure:
         periodic_sync_schedule.evaluate_tick(context)
     causes, error = [], failure.value
     while error is not None:

@@ -77,16 +77,16 @@ def evaluate(instance: dg.DagsterInstance, minute: float, api_url: str,
              ) -> list[dg.RunRequest] | dg.SkipReason:
     """One tick at START + `minute`; with `launch`, each request then becomes a running sync of
     its creator, started at the tick, as the daemon and a run worker would make it."""
-    context = dg.build_schedule_context(
+    with dg.build_schedule_context(  # closed after the tick, as the daemon closes it
         instance=instance,
         scheduled_execution_time=START + timedelta(minutes=minute),
         repository_def=DEFS.get_repository_def(),
         resources={"ofapi": TickClockOfapi(base_url=api_url, clock_at=at(minute)),
                    "lake": LakeResource(), "rotation": rotation},
-    )
-    if log is not None:
-        context.log.addHandler(ListHandler(log))
-    data = periodic_sync_schedule.evaluate_tick(context)
+    ) as context:
+        if log is not None:
+            context.log.addHandler(ListHandler(log))
+        data = periodic_sync_schedule.evaluate_tick(context)
     if data.skip_message:
         return dg.SkipReason(data.skip_message)
     for request in data.run_requests if launch else []:

@@ -33,9 +33,9 @@ class Scheduled:
 
 
 def tick(defs, instance, at):
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at,
-                                        repository_def=defs.get_repository_def())
-    return stage_decay_schedule.evaluate_tick(context)
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=at,
+                                   repository_def=defs.get_repository_def()) as context:
+        return stage_decay_schedule.evaluate_tick(context)
 
 
 def execute(defs, instance, request) -> dg.ExecuteInProcessResult:
