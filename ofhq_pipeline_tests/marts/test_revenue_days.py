@@ -15,11 +15,11 @@ from ofhq_pipeline_tests.builders import CREATOR, build, make_lake, parquet_dict
 def differing_and_judged(query: str) -> tuple[int, int]:
     """A query over the pipeline's macros, in a UTC session, counting (instants where a macro
     and DuckDB's calendar differ, instants judged)."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    for macros in MACRO_FILES:
-        con.execute(sql_text(macros))
-    return con.execute(query).fetchone()
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        for macros in MACRO_FILES:
+            con.execute(sql_text(macros))
+        return con.execute(query).fetchone()
 
 
 def test_utc_day_is_the_calendar_day_either_side_of_every_midnight_and_before_1970():
