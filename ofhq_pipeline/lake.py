@@ -327,10 +327,12 @@ class Lake:
         for model in registry.models(layer="intermediate"):
             path = self.staging_path(model.table, creator_id, layer="intermediate")
             source = f"SELECT * FROM read_parquet({quote(path)})" if path.exists() else None
-            con.execute(
-                f"CREATE OR REPLACE VIEW intermediate.{model.table} AS "
-                f"{source or empty_select(model.key)}"
-            )
+            views = [f"intermediate.{model.table}"]
+            if model.incremental:  # what its query reads of its last build, by another name
+                con.execute("CREATE SCHEMA IF NOT EXISTS previous")
+                views.append(f"previous.{model.table}")
+            for view in views:
+                con.execute(f"CREATE OR REPLACE VIEW {view} AS {source or empty_select(model.key)}")
         if self.accounts_path.exists():
             source = f"read_parquet({quote(self.accounts_path)})"
         else:

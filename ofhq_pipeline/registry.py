@@ -51,6 +51,8 @@ class Model:
     domain: str = "money"
     built_by: str = SQL
     per_creator: bool = True
+    # Its query reads its own last build, as `previous.<table>`, and redoes only what changed.
+    incremental: bool = False
 
     @property
     def layer(self) -> str:
@@ -121,8 +123,10 @@ MODELS: tuple[Model, ...] = (
     # ---- lifecycle: engagement, stage, the append-only log ---------------------------------
     m("intermediate/fan_personality", "staging/fans", "marts/fan_personality",
       domain="lifecycle"),
+    m("intermediate/fan_reply_times", "staging/messages", domain="lifecycle", incremental=True),
     m("intermediate/fan_engagement", "staging/fans", "staging/chats", "staging/messages",
-      "marts/transactions", "intermediate/fan_money", domain="lifecycle"),
+      "intermediate/fan_reply_times", "marts/transactions", "intermediate/fan_money",
+      domain="lifecycle"),
     m("intermediate/fan_stage", "intermediate/fan_engagement", "intermediate/fan_money",
       "marts/transactions", "staging/fans", domain="lifecycle"),
     m("marts/fan_lifecycle_events", "intermediate/fan_stage", "marts/transactions",

@@ -83,7 +83,8 @@ def stages_as_of(store: Lake, creator_id: str, as_of: datetime) -> dict[int, str
     with store.session(creator_id, as_of=as_of) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS marts")
         for model in ("marts/transactions", "intermediate/fan_money",
-                      "intermediate/fan_engagement", "intermediate/fan_stage"):
+                      "intermediate/fan_reply_times", "intermediate/fan_engagement",
+                      "intermediate/fan_stage"):
             con.execute(f"CREATE OR REPLACE VIEW {model.replace('/', '.')} AS {sql_text(model)}")
         return dict(con.execute("SELECT fan_id, stage FROM intermediate.fan_stage").fetchall())
 

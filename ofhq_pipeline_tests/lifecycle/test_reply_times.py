@@ -1,0 +1,110 @@
+"""intermediate.fan_reply_times, built incrementally: a build that starts from the last one gives
+the table a build from nothing gives, through new, late and re-sighted messages and an as_of
+that moves back and forth; and it re-reads only the chats of the fans whose messages changed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import duckdb
+import pytest
+
+from ofhq_pipeline.lake import empty_select, quote, sql_text
+from ofhq_pipeline_tests.builders import (
+    CREATOR,
+    build_model,
+    day,
+    make_lake,
+    message,
+    stage,
+    write_sync,
+)
+
+KEY = "intermediate/fan_reply_times"
+
+
+@pytest.fixture
+def lake(tmp_path):
+    return make_lake(tmp_path)
+
+
+def said(mid: int, fan_id: int, at, *, from_fan: bool):
+    return fan_id, message(mid, fan_id, at, from_fan=from_fan)
+
+
+def exchange(first_id: int, fan_id: int, at, gaps_s: list[int]):
+    """Messages alternating creator, fan, creator, ... each `gap` seconds after the one before."""
+    out = []
+    for i, gap in enumerate([0, *gaps_s]):
+        at = at + timedelta(seconds=gap)
+        out.append(said(first_id + i, fan_id, at, from_fan=i % 2 == 1))
+    return out
+
+
+def incremental(lake, as_of) -> list[tuple]:
+    """The table as the model's asset builds it (from its last build), as rows by fan."""
+    path = build_model(lake, KEY, as_of=as_of)
+    with duckdb.connect() as con:
+        return con.execute(f"SELECT * FROM read_parquet({quote(path)}) ORDER BY fan_id").fetchall()
+
+
+def from_nothing(lake, as_of) -> list[tuple]:
+    """The table built with no previous build to start from."""
+    with lake.session(CREATOR, as_of=as_of) as con:
+        con.execute(f"CREATE OR REPLACE VIEW previous.fan_reply_times AS {empty_select(KEY)}")
+        return con.execute(f"SELECT * FROM ({sql_text(KEY)}) ORDER BY fan_id").fetchall()
+
+
+def sync(lake, n: int, messages) -> None:
+    write_sync(lake, fetched_at=day(n), messages=messages)
+    stage(lake)
+
+
+def test_a_build_from_the_last_one_equals_a_build_from_nothing(lake):
+    builds = 0
+
+    def same(as_of):
+        nonlocal builds
+        merged = incremental(lake, as_of)
+        assert merged == from_nothing(lake, as_of), f"build {builds} at {as_of}"
+        builds += 1
+        return {row[1]: row for row in merged}
+
+    sync(lake, 1, [*exchange(100, 1, day(1), [60, 30, 120]), *exchange(200, 2, day(1), [10])])
+    first = same(day(1.5))
+    assert first[1][4:] == (2, 180_000_000)  # (replies, reply_us): 60 s and 120 s
+
+    # New messages for fan 1, a first chat for fan 3; fan 2 untouched.
+    sync(lake, 2, [*exchange(110, 1, day(2), [500, 7]), *exchange(300, 3, day(2), [90_000])])
+    same(day(2.5))
+
+    # A late creator message lands before fan 2's reply: his reply is now 5 s after it.
+    sync(lake, 3, [said(199, 2, day(1) + timedelta(seconds=5), from_fan=False)])
+    third = same(day(3.5))
+    assert third[2][4:] == (1, 5_000_000)
+
+    # Fan 1's first message re-sighted at a later instant: his chat reorders.
+    sync(lake, 4, [said(100, 1, day(1) + timedelta(seconds=61), from_fan=False)])
+    same(day(4.5))
+
+    # as_of back before day 2's messages, then forward again.
+    same(day(1.5))
+    same(day(3.5))
+    # as_of before any message: no fan has a row.
+    assert same(day(0)) == {}
+    same(day(5))
+
+
+def test_only_the_fans_whose_messages_changed_are_read_again(lake):
+    sync(lake, 1, [*exchange(100, 1, day(1), [60]), *exchange(200, 2, day(1), [70])])
+    path = build_model(lake, KEY, as_of=day(1.5))
+    # Mark every fan's figures in the stored build: a fan read again loses the mark.
+    marked = path.with_suffix(".marked")
+    with duckdb.connect() as con:
+        con.execute(f"COPY (SELECT * REPLACE (reply_us + 1 AS reply_us) FROM "
+                    f"read_parquet({quote(path)})) TO {quote(marked)} (FORMAT parquet)")
+    marked.replace(path)
+    sync(lake, 2, exchange(110, 1, day(2), [30]))
+    rows = {row[1]: row for row in incremental(lake, day(2.5))}
+    assert rows[1][5] == 90_000_000  # fan 1 read again: 60 s + 30 s
+    assert rows[2][5] == 70_000_001  # fan 2 kept from the last build
