@@ -236,6 +236,21 @@ def in_build_order(keys: Iterable[str]) -> list[Model]:
     return ordered
 
 
+def upstream(key: str, *, past: str) -> list[Model]:
+    """`key` and every model it reads, directly or not, short of raw and of layer `past` (e.g.
+    staging), in build order."""
+    found: set[str] = set()
+
+    def visit(k: str) -> None:
+        if k not in found and BY_KEY[k].layer not in (past, "raw"):
+            found.add(k)
+            for upstream_key in BY_KEY[k].inputs:
+                visit(upstream_key)
+
+    visit(model(key).key)
+    return in_build_order(found)
+
+
 def published_tables() -> list[str]:
     """The tables of the analysts' file (`marts.<table>`), in the registry's order."""
     return [m_.table for m_ in MODELS if m_.layer == "marts"]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from ofhq_pipeline import registry
 from ofhq_pipeline.lake import (
     Lake,
     atomic_write,
@@ -79,13 +80,12 @@ def recorded_log(con: duckdb.DuckDBPyConnection, store: Lake, creator_id: str) -
 
 def stages_as_of(store: Lake, creator_id: str, as_of: datetime) -> dict[int, str]:
     """Every fan's stage at any instant, recomputed from the staged history alone (no file is
-    written): the models from marts.transactions to intermediate.fan_stage, as views at `as_of`."""
+    written): the models between staging and intermediate.fan_stage, as views at `as_of`."""
     with store.session(creator_id, as_of=as_of) as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS marts")
-        for model in ("marts/transactions", "intermediate/fan_money",
-                      "intermediate/fan_reply_times", "intermediate/fan_engagement",
-                      "intermediate/fan_stage"):
-            con.execute(f"CREATE OR REPLACE VIEW {model.replace('/', '.')} AS {sql_text(model)}")
+        for model in registry.upstream("intermediate/fan_stage", past="staging"):
+            con.execute(f"CREATE OR REPLACE VIEW {model.layer}.{model.table} AS "
+                        f"{sql_text(model.key)}")
         return dict(con.execute("SELECT fan_id, stage FROM intermediate.fan_stage").fetchall())
 
 

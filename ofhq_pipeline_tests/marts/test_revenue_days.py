@@ -6,25 +6,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import duckdb
-
-from ofhq_pipeline.lake import MACRO_FILES, sql_text
 from ofhq_pipeline_tests.builders import CREATOR, build, make_lake, parquet_dicts, txn, write_sync
 
 
-def differing_and_judged(query: str) -> tuple[int, int]:
-    """A query over the pipeline's macros, in a UTC session, counting (instants where a macro
+def differing_and_judged(tmp_path, query: str) -> tuple[int, int]:
+    """A query in the pipeline's own session (UTC, its macros), counting (instants where a macro
     and DuckDB's calendar differ, instants judged)."""
-    with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
-        for macros in MACRO_FILES:
-            con.execute(sql_text(macros))
+    with make_lake(tmp_path).connect() as con:
         return con.execute(query).fetchone()
 
 
-def test_utc_day_is_the_calendar_day_either_side_of_every_midnight_and_before_1970():
+def test_utc_day_is_the_calendar_day_either_side_of_every_midnight_and_before_1970(tmp_path):
     # Each instant one microsecond either side of midnight, for days from 1900 to 2100.
-    (differing, judged) = differing_and_judged("""
+    (differing, judged) = differing_and_judged(tmp_path, """
         SELECT count(*) FILTER (WHERE utc_day(t) <> CAST(t AS DATE)), count(*)
         FROM (SELECT TIMESTAMPTZ '1900-01-01 00:00:00+00' + to_days(CAST(d AS INTEGER))
                      + to_microseconds(CAST(e AS BIGINT)) AS t
@@ -33,9 +27,9 @@ def test_utc_day_is_the_calendar_day_either_side_of_every_midnight_and_before_19
     assert judged > 30_000 and differing == 0
 
 
-def test_utc_hour_is_the_calendar_hour_either_side_of_every_hour_and_before_1970():
+def test_utc_hour_is_the_calendar_hour_either_side_of_every_hour_and_before_1970(tmp_path):
     # Each instant one microsecond either side of the hour, every 7 hours from 1900 to 2100.
-    (differing, judged) = differing_and_judged("""
+    (differing, judged) = differing_and_judged(tmp_path, """
         SELECT count(*) FILTER (WHERE utc_hour(t) <> hour(t)), count(*)
         FROM (SELECT TIMESTAMPTZ '1900-01-01 00:00:00+00' + to_hours(CAST(h AS BIGINT))
                      + to_microseconds(CAST(e AS BIGINT)) AS t
