@@ -108,3 +108,21 @@ def test_only_the_fans_whose_messages_changed_are_read_again(lake):
     rows = {row[1]: row for row in incremental(lake, day(2.5))}
     assert rows[1][5] == 90_000_000  # fan 1 read again: 60 s + 30 s
     assert rows[2][5] == 70_000_001  # fan 2 kept from the last build
+
+
+def test_another_creators_build_put_in_place_is_not_taken_for_this_ones(lake):
+    """A careless copy: creator B's last build replaced by creator A's, of the very same messages
+    (ids, instants, senders) but marked. Nothing of it is kept: B's fans are read again."""
+    chats = [*exchange(100, 1, day(1), [60]), *exchange(200, 2, day(1), [70])]
+    for creator in ("acct_a", CREATOR):
+        write_sync(lake, fetched_at=day(1), messages=chats, creator_id=creator)
+        stage(lake, creator)
+    theirs = build_model(lake, KEY, as_of=day(1.5), creator_id="acct_a")
+    ours = lake.staging_path("fan_reply_times", CREATOR, layer="intermediate")
+    ours.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect() as con:
+        con.execute(f"COPY (SELECT * REPLACE (reply_us + 1 AS reply_us) FROM "
+                    f"read_parquet({quote(theirs)})) TO {quote(ours)} (FORMAT parquet)")
+    rows = incremental(lake, day(1.5))
+    assert rows == from_nothing(lake, day(1.5))
+    assert {(row[0], row[5]) for row in rows} == {(CREATOR, 60_000_000), (CREATOR, 70_000_000)}
