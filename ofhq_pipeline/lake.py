@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -196,6 +197,23 @@ def sql_text(model: str) -> str:
     return (SQL_DIR / f"{model}.sql").read_text()
 
 
+@functools.cache
+def definition(key: str) -> str:
+    """A digest of what computes a model: its query and the macros every session loads. An
+    incremental model's file records the one it was built by, and a build starts only from a
+    last build of the same definition: figures kept under an older rule would be stale."""
+    texts = [sql_text(key), *(sql_text(macros) for macros in MACRO_FILES)]
+    return hashlib.sha256("\0".join(texts).encode()).hexdigest()[:16]
+
+
+def built_by_definition(con: duckdb.DuckDBPyConnection, path: Path, key: str) -> bool:
+    """Whether the file at `path` records that the current definition of `key` built it."""
+    (found,) = con.execute(
+        f"SELECT count(*) FROM parquet_kv_metadata({quote(path)}) "
+        "WHERE decode(key) = 'definition' AND decode(value) = ?", [definition(key)]).fetchone()
+    return found > 0
+
+
 @functools.cache  # every session types the tables it lacks: build each text once a process
 def empty_select(key: str) -> str:
     """The table `key` before it was ever built: no rows, the columns and types the dictionary
@@ -327,12 +345,14 @@ class Lake:
         for model in registry.models(layer="intermediate"):
             path = self.staging_path(model.table, creator_id, layer="intermediate")
             source = f"SELECT * FROM read_parquet({quote(path)})" if path.exists() else None
-            views = [f"intermediate.{model.table}"]
+            con.execute(f"CREATE OR REPLACE VIEW intermediate.{model.table} AS "
+                        f"{source or empty_select(model.key)}")
             if model.incremental:  # what its query reads of its last build, by another name
+                if source and not built_by_definition(con, path, model.key):
+                    source = None  # built by another definition: start from nothing
                 con.execute("CREATE SCHEMA IF NOT EXISTS previous")
-                views.append(f"previous.{model.table}")
-            for view in views:
-                con.execute(f"CREATE OR REPLACE VIEW {view} AS {source or empty_select(model.key)}")
+                con.execute(f"CREATE OR REPLACE VIEW previous.{model.table} AS "
+                            f"{source or empty_select(model.key)}")
         if self.accounts_path.exists():
             source = f"read_parquet({quote(self.accounts_path)})"
         else:
@@ -374,14 +394,13 @@ class Lake:
     def write_model(
         self, con: duckdb.DuckDBPyConnection, model: str, path: Path, refresh_view: str | None = None
     ) -> int:
-        """Run a SQL model into a Parquet file atomically; returns its row count."""
+        """Run a SQL model into a Parquet file atomically; returns its row count. An incremental
+        model's file records the definition that built it."""
         select = sql_text(model)
-        atomic_write(
-            path,
-            lambda tmp: con.execute(
-                f"COPY ({select}) TO {quote(tmp)} (FORMAT parquet, COMPRESSION zstd)"
-            ),
-        )
+        options = "FORMAT parquet, COMPRESSION zstd"
+        if model in registry.BY_KEY and registry.model(model).incremental:
+            options += f", KV_METADATA {{definition: '{definition(model)}'}}"
+        atomic_write(path, lambda tmp: con.execute(f"COPY ({select}) TO {quote(tmp)} ({options})"))
         if refresh_view:  # later models of the same run read what this one wrote
             con.execute(
                 f"CREATE OR REPLACE VIEW {refresh_view} AS SELECT * FROM read_parquet({quote(path)})"

@@ -51,7 +51,8 @@ class Model:
     domain: str = "money"
     built_by: str = SQL
     per_creator: bool = True
-    # Its query reads its own last build, as `previous.<table>`, and redoes only what changed.
+    # Its query reads its own last build, as `previous.<table>`, and redoes only what changed;
+    # a build records its definition, and one by another is not started from (lake.definition).
     incremental: bool = False
 
     @property

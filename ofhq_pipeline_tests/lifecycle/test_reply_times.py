@@ -1,6 +1,7 @@
 """intermediate.fan_reply_times, built incrementally: a build that starts from the last one gives
 the table a build from nothing gives, through new, late and re-sighted messages and an as_of
-that moves back and forth; and it re-reads only the chats of the fans whose messages changed."""
+that moves back and forth; it re-reads only the chats of the fans whose messages changed; and it
+starts from nothing when the last build is another creator's or another definition's."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import timedelta
 import duckdb
 import pytest
 
-from ofhq_pipeline.lake import empty_select, quote, sql_text
+from ofhq_pipeline.lake import definition, empty_select, quote, sql_text
 from ofhq_pipeline_tests.builders import (
     CREATOR,
     build_model,
@@ -53,6 +54,20 @@ def from_nothing(lake, as_of) -> list[tuple]:
     with lake.session(CREATOR, as_of=as_of) as con:
         con.execute(f"CREATE OR REPLACE VIEW previous.fan_reply_times AS {empty_select(KEY)}")
         return con.execute(f"SELECT * FROM ({sql_text(KEY)}) ORDER BY fan_id").fetchall()
+
+
+CURRENT = "current"
+
+
+def marked(source, target, *, built_by: str | None = CURRENT) -> None:
+    """`source`'s rows with every reply time one microsecond longer, written to `target` as built
+    by `built_by` (the current definition by default; None: no definition recorded): a fan read
+    again loses the mark."""
+    recorded = {CURRENT: definition(KEY), None: None}.get(built_by, built_by)
+    options = f", KV_METADATA {{definition: '{recorded}'}}" if recorded else ""
+    with duckdb.connect() as con:
+        con.execute(f"COPY (SELECT * REPLACE (reply_us + 1 AS reply_us) FROM "
+                    f"read_parquet({quote(source)})) TO {quote(target)} (FORMAT parquet{options})")
 
 
 def sync(lake, n: int, messages) -> None:
@@ -99,11 +114,8 @@ def test_only_the_fans_whose_messages_changed_are_read_again(lake):
     sync(lake, 1, [*exchange(100, 1, day(1), [60]), *exchange(200, 2, day(1), [70])])
     path = build_model(lake, KEY, as_of=day(1.5))
     # Mark every fan's figures in the stored build: a fan read again loses the mark.
-    marked = path.with_suffix(".marked")
-    with duckdb.connect() as con:
-        con.execute(f"COPY (SELECT * REPLACE (reply_us + 1 AS reply_us) FROM "
-                    f"read_parquet({quote(path)})) TO {quote(marked)} (FORMAT parquet)")
-    marked.replace(path)
+    marked(path, path.with_suffix(".marked"))
+    path.with_suffix(".marked").replace(path)
     sync(lake, 2, exchange(110, 1, day(2), [30]))
     rows = {row[1]: row for row in incremental(lake, day(2.5))}
     assert rows[1][5] == 90_000_000  # fan 1 read again: 60 s + 30 s
@@ -120,9 +132,23 @@ def test_another_creators_build_put_in_place_is_not_taken_for_this_ones(lake):
     theirs = build_model(lake, KEY, as_of=day(1.5), creator_id="acct_a")
     ours = lake.staging_path("fan_reply_times", CREATOR, layer="intermediate")
     ours.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect() as con:
-        con.execute(f"COPY (SELECT * REPLACE (reply_us + 1 AS reply_us) FROM "
-                    f"read_parquet({quote(theirs)})) TO {quote(ours)} (FORMAT parquet)")
+    marked(theirs, ours)
     rows = incremental(lake, day(1.5))
     assert rows == from_nothing(lake, day(1.5))
     assert {(row[0], row[5]) for row in rows} == {(CREATOR, 60_000_000), (CREATOR, 70_000_000)}
+
+
+@pytest.mark.parametrize("built_by", ["0123456789abcdef", None], ids=["another", "unrecorded"])
+def test_a_build_by_another_definition_is_not_started_from(lake, built_by):
+    """The reply rule or a macro changed since the last build (or the build predates recording
+    its definition): figures kept from it would follow the old rule, so every fan is read again."""
+    sync(lake, 1, [*exchange(100, 1, day(1), [60]), *exchange(200, 2, day(1), [70])])
+    path = build_model(lake, KEY, as_of=day(1.5))
+    marked(path, path.with_suffix(".marked"), built_by=built_by)
+    path.with_suffix(".marked").replace(path)
+    rows = incremental(lake, day(1.5))
+    assert {row[1]: row[5] for row in rows} == {1: 60_000_000, 2: 70_000_000}
+    # The build just written records the current definition: the next one starts from it.
+    with duckdb.connect() as con:
+        assert con.execute(f"SELECT decode(value) FROM parquet_kv_metadata({quote(path)}) "
+                           "WHERE decode(key) = 'definition'").fetchall() == [(definition(KEY),)]
