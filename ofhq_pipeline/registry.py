@@ -124,9 +124,9 @@ MODELS: tuple[Model, ...] = (
     # ---- lifecycle: engagement, stage, the append-only log ---------------------------------
     m("intermediate/fan_personality", "staging/fans", "marts/fan_personality",
       domain="lifecycle"),
-    m("intermediate/fan_reply_times", "staging/messages", domain="lifecycle", incremental=True),
+    m("intermediate/fan_chat", "staging/messages", domain="lifecycle", incremental=True),
     m("intermediate/fan_engagement", "staging/fans", "staging/chats", "staging/messages",
-      "intermediate/fan_reply_times", "marts/transactions", "intermediate/fan_money",
+      "intermediate/fan_chat", "marts/transactions", "intermediate/fan_money",
       domain="lifecycle"),
     m("intermediate/fan_stage", "intermediate/fan_engagement", "intermediate/fan_money",
       "marts/transactions", "staging/fans", domain="lifecycle"),

@@ -25,7 +25,7 @@ T0 = datetime(2026, 10, 1, tzinfo=UTC)
 BUILT = [
     *(m.key for m in registry.models(layer="staging")),
     "marts/transactions", "intermediate/fan_money", "intermediate/fan_personality",
-    "intermediate/fan_reply_times", "intermediate/fan_engagement", "intermediate/fan_stage",
+    "intermediate/fan_chat", "intermediate/fan_engagement", "intermediate/fan_stage",
     LOG_KEY, "marts/fan_profile",
     "marts/creator_revenue_daily", "marts/creators",
 ]

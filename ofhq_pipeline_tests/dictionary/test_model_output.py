@@ -41,6 +41,6 @@ def test_the_models_write_the_documented_columns(built):
     assert problems == [], "\n".join(problems)
     expected = {"marts/fan_profile", "marts/fan_lifecycle_events", "marts/fan_agency",
                 "intermediate/fan_money", "intermediate/fan_engagement", "intermediate/fan_stage",
-                "intermediate/fan_reply_times",
+                "intermediate/fan_chat",
                 "intermediate/fan_personality", "staging/transactions", "raw/messages"}
     assert expected <= set(files)

@@ -8,32 +8,12 @@ WITH fans AS (
     UNION
     SELECT creator_id, fan_id FROM staging.chats
 ),
-by_hour AS (
-    -- Each fan's messages up to as_of() by UTC hour: one pass over the messages gives every
-    -- figure below.
-    SELECT
-        creator_id,
-        fan_id,
-        utc_hour(created_at)                                              AS hour,
-        max(created_at)                                                   AS last_message_at,
-        max(created_at) FILTER (WHERE is_from_fan)                        AS last_fan_message_at,
-        count(*) FILTER (WHERE is_from_fan)                               AS fan_messages,
-        count(*) FILTER (WHERE is_from_fan AND within_days(created_at, 30)) AS fan_messages_30d
+recent AS (
+    -- His messages in the 30 days before as_of(). The window moves with as_of() alone, so it is
+    -- counted here; every figure of his whole chat comes from intermediate.fan_chat.
+    SELECT creator_id, fan_id, count(*) AS fan_messages_30d
     FROM staging.messages
-    WHERE created_at <= as_of()
-    GROUP BY ALL
-),
-messaging AS (
-    SELECT
-        creator_id,
-        fan_id,
-        max(last_message_at)                                              AS last_message_at,
-        max(last_fan_message_at)                                          AS last_fan_message_at,
-        CAST(sum(fan_messages) AS BIGINT)                                 AS fan_message_count,
-        CAST(sum(fan_messages_30d) AS BIGINT)                             AS fan_messages_30d,
-        -- The fan's 3 busiest UTC hours: by his message count, ties to the earlier hour.
-        arg_max(hour, (fan_messages, -hour), 3) FILTER (WHERE fan_messages > 0) AS active_hours
-    FROM by_hour
+    WHERE is_from_fan AND created_at <= as_of() AND within_days(created_at, 30)
     GROUP BY ALL
 ),
 signals AS (
@@ -45,15 +25,15 @@ signals AS (
         coalesce(msg.fan_message_count, 0)                          AS fan_message_count,
         coalesce(msg.active_hours, [])                              AS active_hours,
         -- His mean reply time in whole seconds; none without a reply.
-        CAST(round(CAST(replied.reply_us AS DOUBLE) / (nullif(replied.replies, 0) * 1000000)) AS BIGINT)
+        CAST(round(CAST(msg.reply_us AS DOUBLE) / (nullif(msg.replies, 0) * 1000000)) AS BIGINT)
                                                                     AS avg_reply_time_s,
         last_activity(money.last_purchase_at, msg.last_fan_message_at) AS last_activity_at,
         coalesce(money.lifetime_spend_cents, 0)                     AS lifetime_spend_cents,
-        coalesce(msg.fan_messages_30d, 0)                           AS fan_messages_30d,
+        coalesce(recent.fan_messages_30d, 0)                        AS fan_messages_30d,
         coalesce(money.purchase_cents_30d, 0)                       AS purchase_cents_30d
     FROM fans
-    LEFT JOIN messaging AS msg USING (creator_id, fan_id)
-    LEFT JOIN intermediate.fan_reply_times AS replied USING (creator_id, fan_id)
+    LEFT JOIN intermediate.fan_chat AS msg USING (creator_id, fan_id)
+    LEFT JOIN recent USING (creator_id, fan_id)
     LEFT JOIN intermediate.fan_money AS money USING (creator_id, fan_id)
 ),
 scored AS (

@@ -1,7 +1,8 @@
-"""intermediate.fan_reply_times, built incrementally: a build that starts from the last one gives
-the table a build from nothing gives, through new, late and re-sighted messages and an as_of
-that moves back and forth; it re-reads only the chats of the fans whose messages changed; and it
-starts from nothing when the last build is another creator's or another definition's."""
+"""intermediate.fan_chat, built incrementally: a build that starts from the last one gives the
+table a build from nothing gives (replies, last messages, counts, busiest hours), through new,
+late and re-sighted messages and an as_of that moves back and forth; it re-reads only the chats
+of the fans whose messages changed; and it starts from nothing when the last build is another
+creator's or another definition's."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from ofhq_pipeline_tests.builders import (
     write_sync,
 )
 
-KEY = "intermediate/fan_reply_times"
+KEY = "intermediate/fan_chat"
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def incremental(lake, as_of) -> list[tuple]:
 def from_nothing(lake, as_of) -> list[tuple]:
     """The table built with no previous build to start from."""
     with lake.session(CREATOR, as_of=as_of) as con:
-        con.execute(f"CREATE OR REPLACE VIEW previous.fan_reply_times AS {empty_select(KEY)}")
+        con.execute(f"CREATE OR REPLACE VIEW previous.fan_chat AS {empty_select(KEY)}")
         return con.execute(f"SELECT * FROM ({sql_text(KEY)}) ORDER BY fan_id").fetchall()
 
 
@@ -87,7 +88,7 @@ def test_a_build_from_the_last_one_equals_a_build_from_nothing(lake):
 
     sync(lake, 1, [*exchange(100, 1, day(1), [60, 30, 120]), *exchange(200, 2, day(1), [10])])
     first = same(day(1.5))
-    assert first[1][4:] == (2, 180_000_000)  # (replies, reply_us): 60 s and 120 s
+    assert first[1][-2:] == (2, 180_000_000)  # (replies, reply_us): 60 s and 120 s
 
     # New messages for fan 1, a first chat for fan 3; fan 2 untouched.
     sync(lake, 2, [*exchange(110, 1, day(2), [500, 7]), *exchange(300, 3, day(2), [90_000])])
@@ -96,7 +97,7 @@ def test_a_build_from_the_last_one_equals_a_build_from_nothing(lake):
     # A late creator message lands before fan 2's reply: his reply is now 5 s after it.
     sync(lake, 3, [said(199, 2, day(1) + timedelta(seconds=5), from_fan=False)])
     third = same(day(3.5))
-    assert third[2][4:] == (1, 5_000_000)
+    assert third[2][-2:] == (1, 5_000_000)
 
     # Fan 1's first message re-sighted at a later instant: his chat reorders.
     sync(lake, 4, [said(100, 1, day(1) + timedelta(seconds=61), from_fan=False)])
@@ -118,8 +119,8 @@ def test_only_the_fans_whose_messages_changed_are_read_again(lake):
     path.with_suffix(".marked").replace(path)
     sync(lake, 2, exchange(110, 1, day(2), [30]))
     rows = {row[1]: row for row in incremental(lake, day(2.5))}
-    assert rows[1][5] == 90_000_000  # fan 1 read again: 60 s + 30 s
-    assert rows[2][5] == 70_000_001  # fan 2 kept from the last build
+    assert rows[1][-1] == 90_000_000  # fan 1 read again: 60 s + 30 s
+    assert rows[2][-1] == 70_000_001  # fan 2 kept from the last build
 
 
 def test_another_creators_build_put_in_place_is_not_taken_for_this_ones(lake):
@@ -130,12 +131,12 @@ def test_another_creators_build_put_in_place_is_not_taken_for_this_ones(lake):
         write_sync(lake, fetched_at=day(1), messages=chats, creator_id=creator)
         stage(lake, creator)
     theirs = build_model(lake, KEY, as_of=day(1.5), creator_id="acct_a")
-    ours = lake.staging_path("fan_reply_times", CREATOR, layer="intermediate")
+    ours = lake.staging_path("fan_chat", CREATOR, layer="intermediate")
     ours.parent.mkdir(parents=True, exist_ok=True)
     marked(theirs, ours)
     rows = incremental(lake, day(1.5))
     assert rows == from_nothing(lake, day(1.5))
-    assert {(row[0], row[5]) for row in rows} == {(CREATOR, 60_000_000), (CREATOR, 70_000_000)}
+    assert {(row[0], row[-1]) for row in rows} == {(CREATOR, 60_000_000), (CREATOR, 70_000_000)}
 
 
 @pytest.mark.parametrize("built_by", ["0123456789abcdef", None], ids=["another", "unrecorded"])
@@ -147,7 +148,7 @@ def test_a_build_by_another_definition_is_not_started_from(lake, built_by):
     marked(path, path.with_suffix(".marked"), built_by=built_by)
     path.with_suffix(".marked").replace(path)
     rows = incremental(lake, day(1.5))
-    assert {row[1]: row[5] for row in rows} == {1: 60_000_000, 2: 70_000_000}
+    assert {row[1]: row[-1] for row in rows} == {1: 60_000_000, 2: 70_000_000}
     # The build just written records the current definition: the next one starts from it.
     with duckdb.connect() as con:
         assert con.execute(f"SELECT decode(value) FROM parquet_kv_metadata({quote(path)}) "
