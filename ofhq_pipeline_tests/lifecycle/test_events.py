@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
@@ -127,6 +127,27 @@ def test_subscription_anniversaries_while_subscribed(lake):
     assert [r["reason"] for r in rows if r["milestone"] == "sub_anniversary:2"] == [
         f"2 years since subscribing on {day(-800):%Y-%m-%d}"]
     assert build(lake, day(10) + timedelta(hours=1), run_id="again").milestones == 0
+
+
+def test_an_anniversary_counts_at_its_calendar_instant_whatever_the_year_length(lake):
+    """February 29 plus a year is February 28 (365 days later); March 1, 2023 plus a year is
+    March 1, 2024 (366 days later). Each anniversary is recorded at that instant, not a second
+    before, though the second one's 365 days have passed a day earlier."""
+    leap_day = datetime(2024, 2, 29, 12, tzinfo=UTC)
+    a_year_before = datetime(2023, 3, 1, 12, tzinfo=UTC)
+    write_sync(lake, fetched_at=leap_day + timedelta(minutes=30), fans=[
+        fan(1, subscribe_at=leap_day, expired_at=leap_day + timedelta(days=800)),
+        fan(2, subscribe_at=a_year_before, expired_at=leap_day + timedelta(days=800)),
+    ])
+    first_of_march = datetime(2024, 3, 1, 12, tzinfo=UTC)
+    assert build(lake, first_of_march - timedelta(seconds=1), run_id="a").milestones == 0
+    assert build(lake, first_of_march, run_id="b").milestones == 1
+    february_28 = datetime(2025, 2, 28, 12, tzinfo=UTC)
+    assert build(lake, february_28 - timedelta(seconds=1), run_id="c").milestones == 0
+    assert build(lake, february_28, run_id="d").milestones == 1
+    rows = events(log_path(lake, CREATOR))
+    assert milestones(rows, 1) == [("sub_anniversary:1", february_28)]
+    assert milestones(rows, 2) == [("sub_anniversary:1", first_of_march)]
 
 
 def test_new_data_at_the_same_instant_records_the_change_at_that_instant(lake):
