@@ -6,19 +6,18 @@
 -- ofhq_pipeline/lifecycle/dictionary.py (docs/data-dictionary.md).
 WITH stage_history AS (
     -- The fan's recorded stage changes up to as_of(), in the order they were recorded (an
-    -- instant evaluated twice may hold two: event_seq orders them), and the last one into
-    -- another stage than his own.
-    SELECT
-        ev.fan_id,
-        ev.to_stage,
-        ev.occurred_at,
-        ev.event_seq,
-        st.stage,
-        max((ev.occurred_at, ev.event_seq)) FILTER (WHERE ev.to_stage <> st.stage)
-            OVER (PARTITION BY ev.fan_id)                              AS left_other_stage
+    -- instant evaluated twice may hold two: event_seq orders them), beside his stage.
+    SELECT ev.fan_id, ev.to_stage, ev.occurred_at, ev.event_seq, st.stage
     FROM marts.fan_lifecycle_events AS ev
     JOIN intermediate.fan_stage AS st USING (fan_id)
     WHERE ev.event_type = 'stage_change' AND ev.occurred_at <= as_of()
+),
+left_other_stage AS (
+    -- The last of them into another stage than his own.
+    SELECT fan_id, max((occurred_at, event_seq)) AS left_at
+    FROM stage_history
+    WHERE to_stage <> stage
+    GROUP BY fan_id
 ),
 stage_since AS (
     -- When he entered his current stage: the start of its latest unbroken run in the log (his
@@ -26,8 +25,9 @@ stage_since AS (
     -- evaluation that saw it).
     SELECT fan_id, min(occurred_at) AS stage_updated_at
     FROM stage_history
+    LEFT JOIN left_other_stage USING (fan_id)
     WHERE to_stage = stage
-      AND (left_other_stage IS NULL OR (occurred_at, event_seq) > left_other_stage)
+      AND (left_at IS NULL OR (occurred_at, event_seq) > left_at)
     GROUP BY fan_id
 ),
 freshness AS (
