@@ -197,6 +197,10 @@ def sql_text(model: str) -> str:
     return (SQL_DIR / f"{model}.sql").read_text()
 
 
+# The key under which an incremental model's file records the definition that built it.
+DEFINITION_KEY = "definition"
+
+
 @functools.cache
 def definition(key: str) -> str:
     """A digest of what computes a model: its query and the macros every session loads. An
@@ -210,7 +214,8 @@ def built_by_definition(con: duckdb.DuckDBPyConnection, path: Path, key: str) ->
     """Whether the file at `path` records that the current definition of `key` built it."""
     (found,) = con.execute(
         f"SELECT count(*) FROM parquet_kv_metadata({quote(path)}) "
-        "WHERE decode(key) = 'definition' AND decode(value) = ?", [definition(key)]).fetchone()
+        "WHERE decode(key) = ? AND decode(value) = ?", [DEFINITION_KEY, definition(key)]
+    ).fetchone()
     return found > 0
 
 
@@ -398,8 +403,8 @@ class Lake:
         model's file records the definition that built it."""
         select = sql_text(model)
         options = "FORMAT parquet, COMPRESSION zstd"
-        if model in registry.BY_KEY and registry.model(model).incremental:
-            options += f", KV_METADATA {{definition: '{definition(model)}'}}"
+        if model in registry.BY_KEY and registry.BY_KEY[model].incremental:
+            options += f", KV_METADATA {{{DEFINITION_KEY}: '{definition(model)}'}}"
         atomic_write(path, lambda tmp: con.execute(f"COPY ({select}) TO {quote(tmp)} ({options})"))
         if refresh_view:  # later models of the same run read what this one wrote
             con.execute(
