@@ -38,8 +38,9 @@ WITH transaction_rows AS NOT MATERIALIZED (
     FROM raw.webhook_events
     WHERE event = 'transactions.new'
     UNION ALL
+    -- Text, as the other branches (see staging.transactions).
     SELECT 'chargebacks', creator_id, batch_id, item_no, fetched_at, NULL, NULL, payload,
-           'payment.', payload -> '$.payment'
+           'payment.', CAST(payload -> '$.payment' AS VARCHAR)
     FROM raw.chargebacks
 ),
 transaction_values AS (
@@ -216,8 +217,9 @@ message_rows AS NOT MATERIALIZED (
     FROM raw.webhook_events
     WHERE event IN ('messages.received', 'messages.sent')
     UNION ALL
+    -- Text, as the other branches (see staging.transactions).
     SELECT 'chats', creator_id, batch_id, item_no, fetched_at, NULL, NULL, payload,
-           'lastMessage.', payload -> '$.lastMessage'
+           'lastMessage.', CAST(payload -> '$.lastMessage' AS VARCHAR)
     FROM raw.chats
     WHERE payload ->> '$.lastMessage.id' IS NOT NULL
 ),

@@ -10,8 +10,9 @@ WITH sightings AS (
            0 AS source_rank, NULL AS event, chat_fan_id, payload AS message
     FROM raw.messages
     UNION ALL
+    -- The last message as text, like the other sightings (see staging.transactions).
     SELECT 'chats', batch_id, item_no, creator_id, fetched_at, 1, NULL,
-           TRY_CAST(payload ->> '$.fan.id' AS BIGINT), payload -> '$.lastMessage'
+           TRY_CAST(payload ->> '$.fan.id' AS BIGINT), CAST(payload -> '$.lastMessage' AS VARCHAR)
     FROM raw.chats
     WHERE payload ->> '$.lastMessage.id' IS NOT NULL
     UNION ALL

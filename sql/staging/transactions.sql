@@ -11,8 +11,10 @@ WITH sightings AS (
            0 AS source_rank, payload AS transaction, NULL AS chargeback_created_at
     FROM raw.transactions
     UNION ALL
-    SELECT 'chargebacks', batch_id, item_no, creator_id, fetched_at, 1, payload -> '$.payment',
-           payload ->> '$.createdAt'
+    -- The payment as text, like the other sightings: a JSON-typed one would make the union
+    -- cast every payload to JSON, parsing each once more (2 s at 10M transactions).
+    SELECT 'chargebacks', batch_id, item_no, creator_id, fetched_at, 1,
+           CAST(payload -> '$.payment' AS VARCHAR), payload ->> '$.createdAt'
     FROM raw.chargebacks
     UNION ALL
     SELECT 'webhook_events', batch_id, item_no, creator_id, fetched_at, 2, payload, NULL
