@@ -190,7 +190,8 @@ def build_marts(instance: dg.DagsterInstance, lake: Lake, day: int) -> tuple[flo
 
 def one_sync(lake: Lake, day: int) -> None:
     """What one incremental sync on `day` lands: a few new fans (the latest-fans read), the chat
-    list, the last 24 hours of transactions, and the new messages."""
+    list, the last 24 hours of transactions with the purchases made since the sync before (a
+    day's 300 over its 32 syncs), and the new messages."""
     at = sync_time(day)
     iso = at.isoformat()
     new_fans = [{"id": FANS + day * 10 + i, "username": f"n{i}", "name": "New", "lastSeen": iso,
@@ -209,7 +210,11 @@ def one_sync(lake: Lake, day: int) -> None:
     chats = newest["chats"][:CHATS]
     lake.write_raw_batch("chats", CREATOR, [json.loads(c) for c in chats], fetched_at=at,
                          sync_mode="snapshot")
+    # The last 24 hours re-read, and the purchases made since the sync before (45 minutes).
     day_purchases = [json.loads(t) for t in newest["transactions"][-PURCHASES:]]
+    day_purchases += [{**day_purchases[-1], "id": f"tn{day:05d}{i:04d}", "createdAt": iso,
+                       "status": "done", "user": {"id": 1 + (day * 97 + i * 31) % FANS}}
+                      for i in range(PURCHASES // SYNCS_PER_DAY)]
     lake.write_raw_batch("transactions", CREATOR, day_purchases, fetched_at=at,
                          sync_mode="incremental")
     lake.write_raw_batch("chargebacks", CREATOR, [], fetched_at=at, sync_mode="incremental")
