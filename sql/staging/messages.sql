@@ -12,7 +12,8 @@ WITH sightings AS (
     UNION ALL
     -- The last message as text, like the other sightings (see staging.transactions).
     SELECT 'chats', batch_id, item_no, creator_id, fetched_at, 1, NULL,
-           TRY_CAST(payload ->> '$.fan.id' AS BIGINT), CAST(payload -> '$.lastMessage' AS VARCHAR)
+           TRY_CAST(payload ->> '$.fan.id' AS BIGINT),
+           CAST(payload -> '$.lastMessage' AS VARCHAR)
     FROM raw.chats
     WHERE payload ->> '$.lastMessage.id' IS NOT NULL
     UNION ALL
