@@ -241,3 +241,26 @@ def test_odd_shapes_are_set_aside(tmp_path, payload, expected):
     assert {(r["field"], r["reason"]) for r in rejects} == expected
     assert {t: row["amount_cents"] for t, row in staged(lake, "transactions", "transaction_id")
             .items()} == {"w_dup": 500}
+
+
+def test_a_payment_or_last_message_that_is_not_an_object_is_set_aside(tmp_path):
+    """The payment inside a chargeback and a chat's last message are read as JSON text; one that
+    is a string, a number, a list or absent leaves its row out, and the creator's other rows
+    build."""
+    lake = make_lake(tmp_path / "home")
+    write_sync(lake, fetched_at=day(1), fans=[fan(1)], transactions=[txn("t1", 1, 5.0, day(1))])
+    bad_chargebacks = [{"id": f"cb{n}", "createdAt": "2026-10-03T00:00:00+00:00",
+                        **({} if payment is None else {"payment": payment})}
+                       for n, payment in enumerate(["abc", 5, [1], None])]
+    bad_chats = [{"fan": {"id": 1}, "lastMessage": last} for last in ("hey", 7, [1])]
+    write_sync(lake, fetched_at=day(2), chargebacks=bad_chargebacks, chats=bad_chats)
+
+    stage(lake)
+
+    rejects = parquet_dicts(lake.staging_path("cast_rejects", CREATOR))
+    assert {(r["source_id"], r["field"], r["reason"]) for r in rejects} == {
+        (f"cb{n}", f"payment.{field}", "missing")
+        for n in range(4) for field in ("id", "user.id", "createdAt", "amount")}
+    assert {tid: t["status"] for tid, t in staged(lake, "transactions", "transaction_id")
+            .items()} == {"t1": "succeeded"}
+    assert staged(lake, "messages", "message_id") == {}
