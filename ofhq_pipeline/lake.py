@@ -403,7 +403,7 @@ class Lake:
         model's file records the definition that built it."""
         select = sql_text(model)
         options = "FORMAT parquet, COMPRESSION zstd"
-        if model in registry.BY_KEY and registry.BY_KEY[model].incremental:
+        if model in registry.BY_KEY and registry.model(model).incremental:
             options += f", KV_METADATA {{{DEFINITION_KEY}: '{definition(model)}'}}"
         atomic_write(path, lambda tmp: con.execute(f"COPY ({select}) TO {quote(tmp)} ({options})"))
         if refresh_view:  # later models of the same run read what this one wrote
