@@ -10,6 +10,7 @@ becomes a folder name only after `require_creator_id` accepted it, so a partitio
     lake/staging/<table>/<creator>.parquet          typed, deduplicated
     lake/staging/_merged/<table>/<creator>.json     which raw batches that file holds
     lake/marts/<creator>/<run_id>/<table>.parquet   marts written by one run
+    lake/marts/<creator>/<run_id>/<table>.<part>.parquet   more rows of that mart (`mart_files`)
     lake/marts/<creator>/manifest.json              which run's file is current, per mart table
     lake/intermediate/<table>/<creator>.parquet     per-fan building blocks of the marts
     lake/agency/accounts.parquet                    the connected creator accounts
@@ -227,13 +228,26 @@ def empty_select(key: str) -> str:
     return f"SELECT {columns} WHERE false"
 
 
+def mart_files(path: Path) -> list[Path]:
+    """The files a mart written at `path` is made of: that file, and the parts a run wrote beside
+    it (`<table>.<part>.parquet`), each holding other rows of the same columns. A mart whose
+    file is another's as it is (marts.transactions, the staged file linked) takes only what is
+    new as a part, instead of rewriting every row."""
+    return [path, *sorted(path.parent.glob(f"{path.stem}.*.parquet"))]
+
+
+def is_mart_part(path: Path) -> bool:
+    """A part beside a mart's file (`transactions.added.parquet`), not a mart of its own."""
+    return "." in path.stem
+
+
 def mart_select(model: registry.Model, path: Path | None) -> str:
-    """A mart as the models read it: its file; a table a Python step writes is also unioned by
+    """A mart as the models read it: its files; a table a Python step writes is also unioned by
     name with its empty typed shape, so a column an older file lacks is there, as NULL; a mart
     not built yet is the empty typed shape alone."""
     if path is None:
         return empty_select(model.key)
-    source = f"SELECT * FROM read_parquet({quote(path)})"
+    source = f"SELECT * FROM read_parquet({file_list(mart_files(path))})"
     return source if model.is_sql else f"{empty_select(model.key)}\nUNION ALL BY NAME {source}"
 
 
@@ -391,7 +405,8 @@ class Lake:
         con.execute("CREATE SCHEMA IF NOT EXISTS marts")
         current = {table: self.root / rel for table, rel in self.read_manifest(creator_id).items()}
         run_dir = self.creator_marts_dir(creator_id) / run_id
-        current.update({path.stem: path for path in run_dir.glob("*.parquet")})
+        current.update({path.stem: path for path in run_dir.glob("*.parquet")
+                        if not is_mart_part(path)})
         for model in registry.models(layer="marts"):
             con.execute(f"CREATE OR REPLACE VIEW marts.{model.table} AS "
                         f"{mart_select(model, current.get(model.table))}")
@@ -522,19 +537,20 @@ class Lake:
         return manifest
 
     def run_marts(self, creator_id: str, run_id: str) -> list[Path]:
-        """The mart files a run wrote."""
-        return sorted((self.creator_marts_dir(creator_id) / run_id).glob("*.parquet"))
+        """The mart files a run wrote, one a table (its parts beside it: `mart_files`)."""
+        return sorted(path for path in (self.creator_marts_dir(creator_id) / run_id).glob("*.parquet")
+                      if not is_mart_part(path))
 
     def run_marts_published(self, creator_id: str, run_id: str) -> None:
         """The run's marts are published: they are behind staging no longer."""
         self.marts_rebuilt(creator_id, {path.stem for path in self.run_marts(creator_id, run_id)})
 
     def current_marts(self) -> dict[str, list[Path]]:
-        """Per mart table, the current file of every creator."""
+        """Per mart table, the current files of every creator (a mart's parts among them)."""
         tables: dict[str, list[Path]] = {}
         for manifest in sorted((self.root / "marts").glob("*/manifest.json")):
             for table, rel in json.loads(manifest.read_text()).items():
-                tables.setdefault(table, []).append(self.root / rel)
+                tables.setdefault(table, []).extend(mart_files(self.root / rel))
         return tables
 
     def prune_marts(self, creator_id: str, keep: int = 3) -> None:

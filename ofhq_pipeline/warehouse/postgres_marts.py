@@ -186,6 +186,12 @@ def creator_of(path: Path) -> str:
     return path.parent.parent.name
 
 
+def published_name(files: Sequence[Path]) -> str:
+    """How the publish state names the files a creator's rows of a table were loaded from (a
+    mart's parts, one a line): another set of files is another version."""
+    return "\n".join(str(path) for path in sorted(files))
+
+
 @dataclass
 class TableLoad:
     """What one publish does to one table."""
@@ -195,7 +201,7 @@ class TableLoad:
     source: str | None  # DuckDB FROM clause of the rows to load (None: load nothing)
     load_columns: list[tuple[str, duckdb.DuckDBPyType]] = field(default_factory=list)
     # Creator-keyed tables: the creators whose rows are replaced (None: the whole table), and
-    # the file each of them is loaded from.
+    # the files each of them is loaded from (`published_name`).
     replace_creators: list[str] | None = None
     files: dict[str, str] = field(default_factory=dict)
 
@@ -220,17 +226,20 @@ def plan_table(
     load = TableLoad(table, columns, source, columns)
     if not load.creator_keyed:
         return load  # replaced whole
-    current = {creator_of(p): str(p) for p in paths}
+    current: dict[str, list[Path]] = {}
+    for path in sorted(paths):  # a mart's parts are files of the same creator
+        current.setdefault(creator_of(path), []).append(path)
     if creator_id is None:
         stale = sorted(current)
     else:
-        stale = sorted(c for c, f in current.items() if c == creator_id or published.get(c) != f)
+        stale = sorted(c for c, files in current.items()
+                       if c == creator_id or published.get(c) != published_name(files))
     gone = sorted(set(published) - set(current))
     load.replace_creators = None if creator_id is None else sorted({*stale, *gone, creator_id})
-    load.files = {c: current[c] for c in stale}
+    load.files = {c: published_name(current[c]) for c in stale}
     load.source, load.load_columns = None, []
     if stale:
-        own = read_files([Path(current[c]) for c in stale])
+        own = read_files([path for c in stale for path in current[c]])
         load.load_columns = describe(con, own)
         load.source = f"{own} WHERE creator_id IN ({', '.join(duck_literal(c) for c in stale)})"
     return load
@@ -531,7 +540,7 @@ def publish_to_postgres(
 ) -> PublishResult:
     """Publish the current marts to schema `ofhq_marts` in one transaction.
 
-    `current_marts` is `Lake.current_marts()` (table → the current file of every creator).
+    `current_marts` is `Lake.current_marts()` (table → the current files of every creator).
     With `creator_id`, that creator's rows of every creator-keyed table are replaced (and any
     other creator's whose current file Postgres does not hold yet); without, every table is
     replaced whole. `system_stats` (`"layer.table"` → row count, as `publish` counts them)

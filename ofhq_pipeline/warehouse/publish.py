@@ -33,6 +33,7 @@ from ofhq_pipeline.lake import (
     file_list,
     file_lock,
     file_version,
+    mart_files,
     parquet_rows,
     quote,
 )
@@ -153,7 +154,7 @@ def refresh_creator(
                     if table in current:
                         con.execute(f"DELETE FROM {qualified} WHERE creator_id = ?", [creator_id])
                         con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM "
-                                    f"read_parquet({quote(store.root / current[table])})")
+                                    f"{read(file_list(mart_files(store.root / current[table])))}")
                 elif table == "fan_agency" and agency_changed is not None and table in columns:
                     replace_people(con, qualified, read(files), agency_changed)
                 else:  # new to the file, or spanning creators (fan_agency): whole
@@ -217,7 +218,7 @@ def creator_files(store: Lake, creator_id: str) -> dict[str, list[Path]]:
     manifest = store.read_manifest(creator_id)
     for table in registry.published_tables():
         if table in manifest:
-            files[f"marts.{table}"] = [store.root / manifest[table]]
+            files[f"marts.{table}"] = mart_files(store.root / manifest[table])
     return {key: paths for key, paths in files.items() if paths}
 
 

@@ -7,9 +7,12 @@ import json
 import os
 
 import dagster as dg
+import duckdb
 
 from ofhq_pipeline.definitions import build_definitions
+from ofhq_pipeline.defs.marts.checks import UNIQUE_KEY
 from ofhq_pipeline.staging import verdicts
+from ofhq_pipeline.warehouse import publish as publishing
 from ofhq_pipeline_tests.builders import (
     CREATOR,
     chargeback,
@@ -142,3 +145,75 @@ def test_a_mart_filtered_to_as_of_is_compared_with_staging_row_by_row(
     assert checks["matches_staging"]["passed"]
     assert "verified_by" not in checks["matches_staging"]
     assert checks["matches_staging"]["query"] == "sql/checks/transactions_matches_staging.sql"
+
+
+def marts_files(lake, run_id) -> list[str]:
+    return sorted(p.name for p in (lake.creator_marts_dir(CREATOR) / run_id).glob("transactions*"))
+
+
+def test_purchases_merged_since_the_staged_file_was_written_are_added_beside_it(
+        monkeypatch, tmp_path, instance):
+    """Ten purchases staged, then one more merged as a change: the mart is the staged file
+    linked and the new purchase in a part beside it, not every transaction written again; it
+    reads, checks and publishes as the whole table."""
+    lake = make_lake(tmp_path / "home")
+    write_sync(lake, fetched_at=day(9), fans=[fan(1)],
+               transactions=[txn(f"t{i:02d}", 1, 10.0 + i, day(1 + i / 10)) for i in range(10)])
+    first = materialize(monkeypatch, lake, instance, day(50))
+    publishing.publish(lake, CREATOR, first.run_id)  # the analysts' file built whole
+    write_sync(lake, fetched_at=day(10), transactions=[txn("t10", 1, 99.0, day(9.5))])
+    result = materialize(monkeypatch, lake, instance, day(50))
+
+    changes = lake.staging_changes_path("transactions", CREATOR)
+    assert len(parquet_dicts(changes)) == 1  # merged as a change, the base as it was
+    (event,) = [e for e in result.get_asset_materialization_events()
+                if e.asset_key == dg.AssetKey(["marts", "transactions"])]
+    metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+    assert metadata["linked_to_staging"] is True
+    assert (metadata["added_rows"], metadata["dagster/row_count"]) == (1, 11)
+    assert marts_files(lake, result.run_id) == ["transactions.added.parquet", "transactions.parquet"]
+    path = lake.mart_path("transactions", CREATOR, result.run_id)
+    assert os.path.samefile(path, lake.staging_path("transactions", CREATOR))
+    assert [r["transaction_id"] for r in parquet_dicts(path.with_name(
+        "transactions.added.parquet"))] == ["t10"]
+
+    # Read as one table, the mart is what the SQL model writes.
+    with lake.session(CREATOR, as_of=day(50), run_id=result.run_id) as con:
+        mart = con.execute("SELECT * FROM marts.transactions ORDER BY transaction_id").fetchall()
+        out = tmp_path / "model.parquet"
+        lake.write_model(con, "marts/transactions", out)
+        assert mart == con.execute(f"SELECT * FROM read_parquet('{out}') "
+                                   "ORDER BY transaction_id").fetchall()
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()
+              if e.asset_key == dg.AssetKey(["marts", "transactions"])}
+    assert all(check.passed for check in checks.values())
+    assert "added beside it" in checks["matches_staging"].metadata["verified_by"].value
+    assert "verified_by" in checks[UNIQUE_KEY].metadata  # base and changes each passed staging's
+
+    # Published (the creator's rows of the analysts' file replaced), the file and its row
+    # counts hold every transaction.
+    publishing.publish(lake, CREATOR, result.run_id)
+    with duckdb.connect(str(lake.paths.analysts_marts), read_only=True) as con:
+        (published,) = con.execute("SELECT count(*) FROM marts.transactions").fetchone()
+        (counted,) = con.execute("SELECT row_count FROM marts.system_stats "
+                                 "WHERE table_name = 'transactions' AND layer = 'marts'").fetchone()
+    assert published == counted == 11
+
+
+def test_a_change_to_a_transaction_of_the_staged_file_writes_the_mart_again(
+        monkeypatch, tmp_path, instance):
+    """A chargeback merged as a change replaces a transaction the staged file holds: linked,
+    that file would still show it succeeded. The mart is written whole, without a part."""
+    lake = make_lake(tmp_path / "home")
+    purchases = [txn(f"t{i:02d}", 1, 10.0 + i, day(1 + i / 10)) for i in range(10)]
+    write_sync(lake, fetched_at=day(9), fans=[fan(1)], transactions=purchases)
+    materialize(monkeypatch, lake, instance, day(50))
+    write_sync(lake, fetched_at=day(10), chargebacks=[chargeback("c1", purchases[3], day(9.5))])
+    metadata, mart = build_transactions(monkeypatch, lake, instance, day(50))
+
+    assert metadata["linked_to_staging"] is False
+    run_dir = max(lake.creator_marts_dir(CREATOR).iterdir(), key=lambda p: p.stat().st_mtime)
+    assert marts_files(lake, run_dir.name) == ["transactions.parquet"]
+    assert [(r["transaction_id"], r["status"]) for r in mart if r["status"] != "succeeded"] == [
+        ("t03", "chargeback")]
+    assert len(mart) == 10

@@ -162,6 +162,37 @@ def test_postgres_marts_identical_to_duckdb(tmp_path, pg_url, role_prefix) -> No
     assert_identical(lake, pg_url)
 
 
+def add_part(lake, creator_id: str, rows: int) -> None:
+    """A part beside the creator's current transactions mart (`lake.mart_files`): `rows` more
+    transactions, as a run that linked the staged file writes those merged since."""
+    current = lake.root / lake.read_manifest(creator_id)["transactions"]
+    part = current.with_name("transactions.added.parquet")
+    with duckdb.connect() as con:
+        con.execute(f"COPY (SELECT * REPLACE ('added_' || transaction_id AS transaction_id) "
+                     f"FROM read_parquet('{current}') LIMIT {rows}) TO '{part}' (FORMAT parquet)")
+
+
+@pytest.mark.postgres
+def test_a_mart_with_a_part_publishes_every_row_of_it(tmp_path, pg_url, role_prefix) -> None:
+    """A creator's transactions are his mart file and the part beside it: Postgres loads both,
+    and a part added since the last publish reloads his rows."""
+    lake = make_lake(tmp_path / "home")
+    write_run(lake, A, 40, tables=("fan_profile", "transactions"))
+    write_run(lake, B, 30, tables=("fan_profile", "transactions"))
+    publish_both(lake, None, pg_url, role_prefix)
+    (before,) = pg_rows(pg_url, "SELECT count(*) FROM ofhq_marts.transactions WHERE creator_id = %s",
+                        (A,))[0]
+
+    add_part(lake, A, 5)
+    published = publish_both(lake, B, pg_url, role_prefix)  # another creator's publish
+    assert published.creators["transactions"] == [A, B]  # A's files are not the ones it holds
+    assert pg_rows(pg_url, "SELECT count(*) FROM ofhq_marts.transactions WHERE creator_id = %s",
+                   (A,)) == [(before + 5,)]
+    assert_identical(lake, pg_url)
+    again = publish_both(lake, B, pg_url, role_prefix)
+    assert again.creators["transactions"] == [B]  # A's files are the ones it holds now
+
+
 @pytest.mark.postgres
 def test_reader_never_sees_half_a_creator(tmp_path, pg_url, role_prefix) -> None:
     """While creator A is republished over and over (alternately 30k and 60k fans), a reader

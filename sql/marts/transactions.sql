@@ -2,7 +2,8 @@
 -- with its status as of that instant (a chargeback that happened later is not yet applied).
 -- A purchase is a succeeded transaction with a positive amount. Same columns as
 -- staging.transactions: when as_of() is at or after everything staged (every run not pinned in
--- the past) the mart is the staged file itself, linked rather than rewritten.
+-- the past) the mart is the staged table itself, its file linked rather than rewritten and the
+-- transactions merged since it was written added beside it (defs/marts/money.py).
 SELECT
     * REPLACE (
         CASE WHEN chargeback_at > as_of() THEN status_before_chargeback ELSE status END AS status,

@@ -15,7 +15,7 @@ import dagster as dg
 import duckdb
 
 from ofhq_pipeline.defs.partitions import creator_partitions
-from ofhq_pipeline.lake import Lake, quote, sql_text
+from ofhq_pipeline.lake import Lake, file_list, mart_files, sql_text
 from ofhq_pipeline.marts.invariants import (
     CHECK_FANS_PER_RULE,
     RULES,
@@ -102,12 +102,11 @@ def run_checks(
     store: Lake, con: duckdb.DuckDBPyConnection, table: str, creator_id: str, as_of: datetime,
     path: Path, *, by_construction: Mapping[str, str] | None = None,
 ) -> Iterator[dg.AssetCheckResult]:
-    """Every check of `table` on `path`, the mart file this run just wrote. A check named in
-    `by_construction` holds by how this file was made (the reason given): it passes, saying so,
-    without its query reading every row again."""
-    con.execute(
-        f"CREATE OR REPLACE VIEW marts.{table} AS SELECT * FROM read_parquet({quote(path)})"
-    )
+    """Every check of `table` on `path`, the mart file this run just wrote (with its parts). A
+    check named in `by_construction` holds by how this file was made (the reason given): it
+    passes, saying so, without its query reading every row again."""
+    con.execute(f"CREATE OR REPLACE VIEW marts.{table} AS "
+                f"SELECT * FROM read_parquet({file_list(mart_files(path))})")
     for check in MART_CHECKS.get(table, []):
         reason = (by_construction or {}).get(check.name)
         if reason is not None:
