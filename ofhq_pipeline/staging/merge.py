@@ -15,7 +15,9 @@ exactly, without re-reading history:
 4. What changed is written beside the table's base file as its changes (`Lake.staged_select`
    reads the two as one table), so a merge writes what changed, not the table. When the changes
    reach an eighth of the base they are folded into it: a rewrite now and then, whose cost spread
-   over the merges between two folds stays a small share of what they changed.
+   over the merges between two folds stays a small share of what they changed. Transactions
+   fold at once a change to a transaction the base holds (a refund, a chargeback), so that their
+   changes only add: marts.transactions links the base and takes them beside it.
 
 So a merge and a rebuild from raw (`ofhq sync --full`) give the same table; a test proves it over
 many interleaved syncs, webhooks and chargebacks. The rejects are row by row: a merge appends
@@ -100,6 +102,12 @@ class Merge:
     counted_in_order: str | None = None
     # A table computed from another staged table's rows: its work set includes that one's.
     follows: str | None = None
+    # Whether changes that replace or remove a row of the base are folded into it at once, so
+    # that the changes beside the base only ever add rows: marts.transactions is then the base
+    # linked with the changes beside it (defs/marts/money.py), a purchase a sync brings costs
+    # what it adds, and a refund or chargeback rewrites the base in staging instead of the mart
+    # at every run until the next fold.
+    fold_replacements: bool = False
 
     @property
     def key(self) -> str:
@@ -112,7 +120,7 @@ MERGES: dict[str, Merge] = {m.table: m for m in (
     Merge("subscription_periods", "fan", ("webhook_events",), unchanged_is_nothing=False,
           follows="fans"),
     Merge("transactions", "transaction", ("transactions", "chargebacks", "webhook_events"),
-          counted_in_order="status_regressions"),
+          counted_in_order="status_regressions", fold_replacements=True),
     Merge("messages", "message", ("messages", "chats", "webhook_events"),
           last_seen="last_seen_at"),
     Merge("chats", "fan", ("chats",), last_seen="last_fetched_at"),
@@ -471,7 +479,8 @@ class StagingMerge:
         con.execute("CREATE OR REPLACE TEMP TABLE changes AS "
                     + "\nUNION ALL BY NAME ".join(parts))
         (changes,) = con.execute("SELECT count(*) FROM changes").fetchone()
-        if changes >= FOLD_SHARE * parquet_rows(con, base_path):
+        if changes >= FOLD_SHARE * parquet_rows(con, base_path) or (
+                merge.fold_replacements and self.replaces_base(merge, base)):
             self.write(base_path, f"""
                 SELECT b.* FROM {base} AS b ANTI JOIN changes AS c ON c._replaced = b.{key}
                 UNION ALL BY NAME
@@ -480,6 +489,14 @@ class StagingMerge:
             return base_path
         self.write(path, "SELECT * FROM changes")
         return path
+
+    def replaces_base(self, merge: Merge, base: str) -> bool:
+        """Whether a row of `changes` replaces or removes one of the base, rather than adding
+        an entity the base does not hold."""
+        (found,) = self.con.execute(
+            f"SELECT count(*) FROM changes WHERE _removed OR _replaced IN "
+            f"(SELECT {merge.key} FROM {base})").fetchone()
+        return found > 0
 
     def work_set_filter(self, merge: Merge, work: str) -> str:
         """The work set as an IN list: constants reach the Parquet reader, which then skips

@@ -3,6 +3,7 @@ staged; otherwise a copy filtered to as-of, with each status as it was then."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -11,6 +12,7 @@ import duckdb
 
 from ofhq_pipeline.definitions import build_definitions
 from ofhq_pipeline.defs.marts.checks import UNIQUE_KEY
+from ofhq_pipeline.staging import merge as merge_module
 from ofhq_pipeline.staging import verdicts
 from ofhq_pipeline.warehouse import publish as publishing
 from ofhq_pipeline_tests.builders import (
@@ -200,20 +202,56 @@ def test_purchases_merged_since_the_staged_file_was_written_are_added_beside_it(
     assert published == counted == 11
 
 
-def test_a_change_to_a_transaction_of_the_staged_file_writes_the_mart_again(
-        monkeypatch, tmp_path, instance):
-    """A chargeback merged as a change replaces a transaction the staged file holds: linked,
-    that file would still show it succeeded. The mart is written whole, without a part."""
-    lake = make_lake(tmp_path / "home")
+def chargeback_after_ten_purchases(monkeypatch, lake, instance) -> dg.ExecuteInJobResult:
+    """Ten purchases staged and their mart built; then a sync whose chargeback changes t03, a
+    transaction the staged file holds, staged with the mart built again."""
     purchases = [txn(f"t{i:02d}", 1, 10.0 + i, day(1 + i / 10)) for i in range(10)]
     write_sync(lake, fetched_at=day(9), fans=[fan(1)], transactions=purchases)
     materialize(monkeypatch, lake, instance, day(50))
     write_sync(lake, fetched_at=day(10), chargebacks=[chargeback("c1", purchases[3], day(9.5))])
-    metadata, mart = build_transactions(monkeypatch, lake, instance, day(50))
+    return materialize(monkeypatch, lake, instance, day(50))
 
+
+def built(lake, result) -> tuple[dict, list[dict]]:
+    (event,) = [e for e in result.get_asset_materialization_events()
+                if e.asset_key == dg.AssetKey(["marts", "transactions"])]
+    metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+    mart = parquet_dicts(f"{lake.creator_marts_dir(CREATOR) / result.run_id}/transactions*.parquet",
+                         order="transaction_id")
+    return metadata, mart
+
+
+def test_a_change_to_a_staged_transaction_is_folded_into_the_staged_file(
+        monkeypatch, tmp_path, instance):
+    """A chargeback of a transaction the staged file holds is folded into that file at once
+    (staging writes it again), so the mart links it, chargeback shown, and the changes only
+    ever add transactions."""
+    lake = make_lake(tmp_path / "home")
+    result = chargeback_after_ten_purchases(monkeypatch, lake, instance)
+    metadata, mart = built(lake, result)
+
+    assert parquet_dicts(lake.staging_changes_path("transactions", CREATOR)) == []
+    assert metadata["linked_to_staging"] is True and metadata["added_rows"] == 0
+    assert marts_files(lake, result.run_id) == ["transactions.parquet"]
+    assert [(r["transaction_id"], r["status"]) for r in mart if r["status"] != "succeeded"] == [
+        ("t03", "chargeback")]
+    assert len(mart) == 10
+
+
+def test_changes_that_replace_a_staged_transaction_write_the_mart_whole(
+        monkeypatch, tmp_path, instance):
+    """Changes left replacing a transaction of the staged file (merged without folding, as an
+    older merge left them): linked, that file would still show t03 succeeded. The mart is
+    written whole, without a part."""
+    monkeypatch.setitem(merge_module.MERGES, "transactions", dataclasses.replace(
+        merge_module.MERGES["transactions"], fold_replacements=False))
+    lake = make_lake(tmp_path / "home")
+    result = chargeback_after_ten_purchases(monkeypatch, lake, instance)
+    metadata, mart = built(lake, result)
+
+    assert len(parquet_dicts(lake.staging_changes_path("transactions", CREATOR))) == 1
     assert metadata["linked_to_staging"] is False
-    run_dir = max(lake.creator_marts_dir(CREATOR).iterdir(), key=lambda p: p.stat().st_mtime)
-    assert marts_files(lake, run_dir.name) == ["transactions.parquet"]
+    assert marts_files(lake, result.run_id) == ["transactions.parquet"]
     assert [(r["transaction_id"], r["status"]) for r in mart if r["status"] != "succeeded"] == [
         ("t03", "chargeback")]
     assert len(mart) == 10
