@@ -7,9 +7,12 @@ numbering his events in the order they were appended and `event_id` (the creator
 number) keying them over every creator's log.
 
 The log is appended to, never rewritten: an evaluation at `as_of` adds the stage changes and
-milestones the log does not hold yet, in one atomic file replacement under a per-creator lock,
-and links the result into the run's mart folder so that publishing makes it a table of the
-analysts' file. Evaluating the same `as_of` again appends nothing.
+milestones the log does not hold yet (new_events.sql) as a part of their own beside the log's
+file, `<creator>.<first event_seq>.parquet`, under a per-creator lock, so that an evaluation costs
+what it appends, not the log's history. Past `MAX_LOG_PARTS` parts, the log is written again as
+one file. Its files are linked into the run's mart folder (the file and its parts: `mart_files`)
+so that publishing makes them a table of the analysts' file. Evaluating the same `as_of` again
+appends nothing.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from ofhq_pipeline.lake import (
     Lake,
     atomic_write,
     empty_select,
+    file_list,
     file_lock,
     link_or_copy,
+    mart_files,
     parquet_rows,
     quote,
     sql_text,
@@ -35,11 +40,37 @@ from ofhq_pipeline.lake import (
 
 LOG_TABLE = "fan_lifecycle_events"
 LOG_KEY = f"marts/{LOG_TABLE}"
+# Parts appended beside the log's file before it is written again as one: a few runs' events
+# each, so that reading the log lists a few files, and the rewrite comes once in so many runs.
+MAX_LOG_PARTS = 16
 
 
 def log_path(store: Lake, creator_id: str) -> Path:
     """lake/lifecycle/fan_lifecycle_events/<creator>.parquet: the creator's whole log."""
     return store.staging_path(LOG_TABLE, creator_id, layer="lifecycle")
+
+
+def log_files(con: duckdb.DuckDBPyConnection, store: Lake, creator_id: str) -> list[Path]:
+    """The creator's log as it is kept: its file, then the parts appended since, oldest first.
+    A part whose events the file already holds (a fold cut short before it removed them) is
+    removed here, under the log's lock."""
+    path = log_path(store, creator_id)
+    if not path.exists():
+        return []
+    files = mart_files(path)
+    if len(files) > 1 and not numbered_per_creator(con, path):
+        (held,) = con.execute(
+            f"SELECT coalesce(max(event_seq), 0) FROM read_parquet({quote(path)})").fetchone()
+        for part in files[1:]:
+            if first_seq(part) <= held:
+                part.unlink()
+        files = mart_files(path)
+    return files
+
+
+def first_seq(part: Path) -> int:
+    """The event_seq of a part's first event, which names it: `<creator>.<seq>.parquet`."""
+    return int(part.name.split(".")[1])
 
 
 def attach_log(con: duckdb.DuckDBPyConnection, store: Lake, creator_id: str,
@@ -66,11 +97,11 @@ def recorded_log(con: duckdb.DuckDBPyConnection, store: Lake, creator_id: str) -
     `record_events` stores it so at once.
     """
     empty = empty_select(LOG_KEY)
-    log = log_path(store, creator_id)
-    if not log.exists():
+    files = log_files(con, store, creator_id)
+    if not files:
         return empty
-    source = f"read_parquet({quote(log)})"
-    if not numbered_per_creator(con, log):
+    source = f"read_parquet({file_list(files)})"
+    if not numbered_per_creator(con, files[0]):
         return f"{empty}\nUNION ALL BY NAME SELECT * FROM {source}"
     return (
         f"{empty}\nUNION ALL BY NAME SELECT * REPLACE (creator_id || ':' || event_id AS event_id), "
@@ -112,9 +143,10 @@ class Recorded:
 def record_events(store: Lake, creator_id: str, *, as_of: datetime, run_id: str) -> Recorded:
     """Append the stage changes and milestones of an evaluation at `as_of` to the creator's log.
 
-    Needs `intermediate.fan_stage` built for the same `as_of`. The log file is only replaced when
-    something is new (or it is still numbered per creator); either way the run's mart folder gets
-    the current log (a hard link).
+    Needs `intermediate.fan_stage` built for the same `as_of`. New events are appended as a
+    part; the log is written whole when it has none yet, is still numbered per creator, or has
+    `MAX_LOG_PARTS` parts (then its parts are removed). Either way the run's mart folder gets
+    the current log (hard links of its files).
     """
     path = log_path(store, creator_id)
     with log_lock(store, creator_id), store.session(
@@ -122,16 +154,27 @@ def record_events(store: Lake, creator_id: str, *, as_of: datetime, run_id: str)
     ) as con:
         attach_log(con, store, creator_id, run_id)
         counts = {}
-        for model in ("stage_changes", "milestones"):
+        for model in ("stage_changes", "milestones", "new_events"):
             con.execute(
                 f"CREATE OR REPLACE TABLE lifecycle.{model} AS {sql_text(f'{LOG_KEY}/{model}')}"
             )
             (counts[model],) = con.execute(f"SELECT count(*) FROM lifecycle.{model}").fetchone()
-        if (counts["stage_changes"] or counts["milestones"] or not path.exists()
-                or numbered_per_creator(con, path)):
-            total = store.write_model(con, LOG_KEY, path)
-        else:
-            total = parquet_rows(con, path)
+        files = log_files(con, store, creator_id)
+        if (not files or numbered_per_creator(con, path)
+                or (counts["new_events"] and len(files) > MAX_LOG_PARTS)):
+            store.write_model(con, LOG_KEY, path)
+            for part in files[1:]:  # held by the file now (if cut short here: `log_files`)
+                part.unlink()
+        elif counts["new_events"]:
+            (seq,) = con.execute("SELECT min(event_seq) FROM lifecycle.new_events").fetchone()
+            part = path.with_name(f"{creator_id}.{seq:012d}.parquet")
+            atomic_write(part, lambda tmp: con.execute(
+                f"COPY lifecycle.new_events TO {quote(tmp)} (FORMAT parquet, COMPRESSION zstd)"))
+        files = log_files(con, store, creator_id)
         published = store.mart_path(LOG_TABLE, creator_id, run_id)
-        atomic_write(published, lambda tmp: link_or_copy(path, tmp))
+        for file in files:
+            # The log's parts keep their names' event_seq: `fan_lifecycle_events.<seq>.parquet`.
+            name = published.name if file == path else f"{LOG_TABLE}.{first_seq(file):012d}.parquet"
+            atomic_write(published.with_name(name), lambda tmp, file=file: link_or_copy(file, tmp))
+        total = sum(parquet_rows(con, file) for file in files)
     return Recorded(counts["stage_changes"], counts["milestones"], total, path, published)

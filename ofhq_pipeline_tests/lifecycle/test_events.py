@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
 
+from ofhq_pipeline.lake import file_list, file_version, mart_files
+from ofhq_pipeline.lifecycle import models as lifecycle_models
 from ofhq_pipeline.lifecycle.models import log_path
 from ofhq_pipeline_tests.builders import (
     CREATOR,
@@ -15,6 +18,7 @@ from ofhq_pipeline_tests.builders import (
     make_lake,
     parquet_dicts,
     profile,
+    select_dicts,
     txn,
     write_sync,
 )
@@ -27,7 +31,10 @@ def lake(tmp_path):
 
 
 def events(path) -> list[dict]:
-    return parquet_dicts(path, order="event_seq")
+    """The events of a log kept at `path` (the creator's, or a run's mart): its file and the
+    parts appended beside it."""
+    return select_dicts(f"SELECT * FROM read_parquet({file_list(mart_files(path))})",
+                        where="true", order="event_seq")
 
 
 def stage_changes(rows, fan_id):
@@ -228,3 +235,67 @@ def test_a_log_numbered_per_creator_keeps_its_events_and_order(lake):
     assert build(lake, day(10), run_id="b").appended == 0
     assert events(path) == current
     assert events(lake.mart_path("fan_lifecycle_events", CREATOR, "b")) == current
+
+
+def decaying_fan(lake) -> None:
+    """A fan whose stage decays as evaluations move on: each one below appends a stage change."""
+    write_sync(lake, fetched_at=day(0), fans=[fan(1)], transactions=[txn("t1", 1, 10, day(3))])
+
+
+def test_new_events_are_appended_beside_the_log_not_written_over_it(lake):
+    decaying_fan(lake)
+    build(lake, day(10), run_id="a")
+    path = log_path(lake, CREATOR)
+    first, version = events(path), file_version(path)
+    built = build(lake, day(20), run_id="b")  # cooling_off: one stage change
+
+    assert built.appended == 1
+    assert file_version(path) == version  # the log's file as it was
+    (part,) = mart_files(path)[1:]
+    assert [r["event_seq"] for r in parquet_dicts(part)] == [len(first) + 1]
+    rows = events(path)
+    assert rows[: len(first)] == first and len(rows) == len(first) + 1
+    # The run's mart is the log's file and its part, linked: the whole log.
+    published = lake.mart_path("fan_lifecycle_events", CREATOR, "b")
+    assert [os.path.samefile(a, b) for a, b in zip(mart_files(published), mart_files(path),
+                                                    strict=True)] == [True, True]
+    assert events(published) == rows
+    assert built.total == len(rows)
+
+
+def test_the_log_is_written_as_one_file_again_past_its_parts(lake, monkeypatch):
+    monkeypatch.setattr(lifecycle_models, "MAX_LOG_PARTS", 2)
+    decaying_fan(lake)
+    build(lake, day(10), run_id="a")
+    path = log_path(lake, CREATOR)
+    for n, at in enumerate((day(20), day(40)), start=1):  # cooling_off, then at_risk
+        build(lake, at, run_id=f"b{n}")
+        assert len(mart_files(path)) == 1 + n
+    before = events(path)
+    build(lake, day(70), run_id="c")  # churned: a third part would be one too many
+
+    assert mart_files(path) == [path]
+    rows = events(path)
+    assert rows[: len(before)] == before and len(rows) == len(before) + 1
+    assert [r["event_seq"] for r in rows] == list(range(1, len(rows) + 1))
+    assert events(lake.mart_path("fan_lifecycle_events", CREATOR, "c")) == rows
+
+
+def test_parts_a_fold_cut_short_left_are_not_read_twice(lake):
+    """The log written whole, then the run stopped before removing its parts: the next
+    evaluation removes them and reads each event once."""
+    decaying_fan(lake)
+    build(lake, day(10), run_id="a")
+    build(lake, day(20), run_id="b")
+    path = log_path(lake, CREATOR)
+    held = events(path)
+    with duckdb.connect() as con:  # the whole log into the file, the part left beside it
+        con.execute(f"COPY (SELECT * FROM read_parquet({file_list(mart_files(path))})) "
+                    f"TO '{path}.tmp' (FORMAT parquet)")
+    os.replace(f"{path}.tmp", path)
+    assert len(mart_files(path)) == 2
+
+    build(lake, day(40), run_id="c")  # at_risk
+    rows = events(path)
+    assert rows[: len(held)] == held
+    assert [r["event_seq"] for r in rows] == list(range(1, len(held) + 2))

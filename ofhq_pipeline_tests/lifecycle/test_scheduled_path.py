@@ -14,6 +14,7 @@ import pytest
 
 from ofhq_pipeline.defs.lifecycle.schedules import stage_decay_schedule
 from ofhq_pipeline.dictionary import FAN_PROFILE, column_descriptions
+from ofhq_pipeline.lake import mart_files
 from ofhq_pipeline.lifecycle.models import log_path, stages_as_of
 from ofhq_pipeline.resources.sync_settings import AS_OF_TAG
 from ofhq_pipeline_tests.builders import CREATOR, day, fan, make_lake, message, txn, write_sync
@@ -110,7 +111,7 @@ def test_recomputed_stages_equal_what_the_schedule_recorded(scheduled):
         recorded = dict(con.execute(
             "SELECT fan_id, arg_max(to_stage, event_seq) FROM read_parquet(?) "
             "WHERE event_type = 'stage_change' AND occurred_at <= ? GROUP BY fan_id",
-            [str(log), at]).fetchall())
+            [[str(path) for path in mart_files(log)], at]).fetchall())
         assert stages_as_of(scheduled.lake, CREATOR, at) == recorded
     con.close()
 

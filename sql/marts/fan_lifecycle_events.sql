@@ -1,24 +1,7 @@
 -- The creator's lifecycle log after an evaluation at as_of(): every event already recorded,
--- unchanged, then the new stage changes and milestones, numbered on from the last event_seq.
--- event_id is the creator and that number ('acct_...:42'): a key over every creator's log, the
--- same whenever it is read, and never reused since the log only grows.
-WITH new_events AS (
-    SELECT * FROM lifecycle.stage_changes
-    UNION ALL
-    SELECT * FROM lifecycle.milestones
-),
-numbered AS (
-    SELECT
-        (SELECT coalesce(max(event_seq), 0) FROM lifecycle.recorded_events)
-            + row_number() OVER (ORDER BY occurred_at, fan_id, event_type, milestone) AS event_seq,
-        *
-    FROM new_events
-)
+-- unchanged, then the new stage changes and milestones (fan_lifecycle_events/new_events.sql).
+-- The log is kept as a file and the events appended since it was written, each run's in a part
+-- of its own (lifecycle/models.py); this is the whole log, written when they are folded.
 SELECT * FROM lifecycle.recorded_events
 UNION ALL BY NAME
-SELECT
-    creator_id || ':' || event_seq  AS event_id,
-    *,
-    as_of()                         AS recorded_at,
-    getvariable('run_id')           AS run_id
-FROM numbered
+SELECT * FROM lifecycle.new_events
