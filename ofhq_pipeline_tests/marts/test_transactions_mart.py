@@ -255,3 +255,18 @@ def test_changes_that_replace_a_staged_transaction_write_the_mart_whole(
     assert [(r["transaction_id"], r["status"]) for r in mart if r["status"] != "succeeded"] == [
         ("t03", "chargeback")]
     assert len(mart) == 10
+
+
+def test_a_merged_purchase_after_as_of_keeps_the_mart_from_linking(monkeypatch, tmp_path, instance):
+    """The staged file lies before as-of, a purchase merged beside it after: a run pinned between
+    writes the mart filtered to as-of, without that purchase."""
+    lake = make_lake(tmp_path / "home")
+    write_sync(lake, fetched_at=day(9), fans=[fan(1)],
+               transactions=[txn(f"t{i:02d}", 1, 10.0 + i, day(1 + i / 10)) for i in range(10)])
+    materialize(monkeypatch, lake, instance, day(50))
+    write_sync(lake, fetched_at=day(31), transactions=[txn("t10", 1, 99.0, day(30))])
+    metadata, mart = build_transactions(monkeypatch, lake, instance, day(20))
+
+    assert len(parquet_dicts(lake.staging_changes_path("transactions", CREATOR))) == 1
+    assert metadata["linked_to_staging"] is False
+    assert [r["transaction_id"] for r in mart] == [f"t{i:02d}" for i in range(10)]

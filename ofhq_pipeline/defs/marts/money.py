@@ -49,7 +49,7 @@ def link_or_write_transactions(
     changes = step.store.staging_changes_path("transactions", step.creator_id)
     added = step.path.with_name(f"{step.path.stem}.{ADDED_PART}.parquet")
     added.unlink(missing_ok=True)  # a retry of the step in the same run starts over
-    if staged.exists() and staged_before(con):
+    if staged.exists() and staged_before(con, staged, changes):
         has_changes = changes.exists() and parquet_rows(con, changes) > 0
         if not has_changes or only_added(con, staged, changes):
             atomic_write(step.path, lambda tmp: link_or_copy(staged, tmp))
@@ -96,11 +96,17 @@ def linked_transactions(step: Step) -> dict[str, str]:
     return held
 
 
-def staged_before(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether every staged transaction and chargeback happened at or before as_of()."""
+def staged_before(con: duckdb.DuckDBPyConnection, staged: Path, changes: Path) -> bool:
+    """Whether every staged transaction and chargeback happened at or before as_of(): read in
+    the base file and the changes as they lie, without applying one to the other (a base row
+    the changes replace can only say no, and the mart is then written, never wrong)."""
+    rows = [f"SELECT created_at, chargeback_at FROM read_parquet({quote(staged)})"]
+    if changes.exists():
+        rows.append(f"SELECT created_at, chargeback_at FROM read_parquet({quote(changes)}) "
+                    "WHERE NOT _removed")
     (before,) = con.execute(
         "SELECT coalesce(max(greatest(created_at, chargeback_at)) <= as_of(), true) "
-        "FROM staging.transactions"
+        f"FROM ({' UNION ALL '.join(rows)})"
     ).fetchone()
     return before
 
