@@ -43,6 +43,9 @@ PURCHASES = int(os.environ.get("BENCH_YEAR_PURCHASES_PER_DAY", "300"))
 CHATS = FANS // 5
 SYNCS_PER_DAY = 32
 SYNCS_MEASURED = 15  # incremental syncs timed at the start and at the end of the year
+# Then syncs that also bring a refund of a purchase staged before (as the daily deep read does):
+# staging folds the change into the staged transactions, writing them again.
+REFUND_SYNCS = 3
 START = datetime(2026, 1, 1, tzinfo=UTC)
 STAGING = [m.table for m in models(layer="staging")]
 
@@ -188,10 +191,11 @@ def build_marts(instance: dg.DagsterInstance, lake: Lake, day: int) -> tuple[flo
     return wall, sum(seconds for _, seconds in model_seconds(instance, result.run_id))
 
 
-def one_sync(lake: Lake, day: int) -> None:
+def one_sync(lake: Lake, day: int, *, refund: bool = False) -> None:
     """What one incremental sync on `day` lands: a few new fans (the latest-fans read), the chat
     list, the last 24 hours of transactions with the purchases made since the sync before (a
-    day's 300 over its 32 syncs), and the new messages."""
+    day's 300 over its 32 syncs), and the new messages; with `refund`, one of the purchases
+    re-read is refunded since."""
     at = sync_time(day)
     iso = at.isoformat()
     new_fans = [{"id": FANS + day * 10 + i, "username": f"n{i}", "name": "New", "lastSeen": iso,
@@ -215,6 +219,9 @@ def one_sync(lake: Lake, day: int) -> None:
     day_purchases += [{**day_purchases[-1], "id": f"tn{day:05d}{i:04d}", "createdAt": iso,
                        "status": "done", "user": {"id": 1 + (day * 97 + i * 31) % FANS}}
                       for i in range(PURCHASES // SYNCS_PER_DAY)]
+    if refund:
+        first_done = next(i for i, t in enumerate(day_purchases) if t["status"] == "done")
+        day_purchases[first_done] = {**day_purchases[first_done], "status": "refunded"}
     lake.write_raw_batch("transactions", CREATOR, day_purchases, fetched_at=at,
                          sync_mode="incremental")
     lake.write_raw_batch("chargebacks", CREATOR, [], fetched_at=at, sync_mode="incremental")
@@ -263,6 +270,7 @@ def measure(days: list[int]) -> list[dict]:
         staging: list[list[float]] = [[] for _ in days]
         tables: list[dict] = [{} for _ in days]
         marts: list[list[tuple[float, float]]] = [[] for _ in days]
+        refunds: list[list[float]] = [[] for _ in days]
         # The environment each marts run is built in (build_marts) is put back afterwards.
         with patch.dict(os.environ), project_instance() as instance:
             instance.add_dynamic_partitions("creators", [CREATOR])
@@ -272,13 +280,20 @@ def measure(days: list[int]) -> list[dict]:
                     one_sync(lake, day)
                     staging[i].append(stage_all(lake, full=False, tables=tables[i]))
                     marts[i].append(build_marts(instance, lake, day))
+            for n in range(REFUND_SYNCS):
+                for i, (lake, facts) in enumerate(prepared):
+                    day = facts["days"] + SYNCS_MEASURED + n
+                    one_sync(lake, day, refund=True)
+                    staged = stage_all(lake, full=False)
+                    refunds[i].append(staged + build_marts(instance, lake, day)[0])
         return [{**facts, "sync_s": statistics.median(staging[i]),
                  "sync_mean_s": statistics.mean(staging[i]),
                  "tables": {t: statistics.median(s) for t, s in tables[i].items()},
                  "marts_s": statistics.median(wall for wall, _ in marts[i]),
                  "marts_models_s": statistics.median(own for _, own in marts[i]),
                  "whole_s": statistics.median(s + wall for s, (wall, _) in
-                                              zip(staging[i], marts[i], strict=True))}
+                                              zip(staging[i], marts[i], strict=True)),
+                 "refund_s": statistics.median(refunds[i])}
                 for i, (_, facts) in enumerate(prepared)]
     finally:
         for root in roots:
@@ -300,6 +315,8 @@ def main() -> None:
               "and then)")
         print(f"  its marts run, median: {m['marts_s']:.2f} s, of which the models' own "
               f"{m['marts_models_s']:.2f} s; staging and marts together {m['whole_s']:.2f} s")
+        print(f"  a sync that also brings a refund of a staged purchase (its staged transactions "
+              f"written again), median of {REFUND_SYNCS}: {m['refund_s']:.2f} s")
     print(f"ratio end / start of the year, staging: {end['sync_s'] / start['sync_s']:.2f} median, "
           f"{end['sync_mean_s'] / start['sync_mean_s']:.2f} mean; the marts' models: "
           f"{end['marts_models_s'] / start['marts_models_s']:.2f}; staging and marts run together: "

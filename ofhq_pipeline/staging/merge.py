@@ -494,8 +494,8 @@ class StagingMerge:
         """Whether a row of `changes` replaces or removes one of the base, rather than adding
         an entity the base does not hold."""
         (found,) = self.con.execute(
-            f"SELECT count(*) FROM changes WHERE _removed OR _replaced IN "
-            f"(SELECT {merge.key} FROM {base})").fetchone()
+            f"SELECT (SELECT count(*) FROM changes WHERE _removed) + (SELECT count(*) FROM {base} "
+            f"WHERE {merge.key} IN (SELECT _replaced FROM changes))").fetchone()
         return found > 0
 
     def work_set_filter(self, merge: Merge, work: str) -> str:
