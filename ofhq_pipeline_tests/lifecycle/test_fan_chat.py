@@ -153,3 +153,14 @@ def test_a_build_by_another_definition_is_not_started_from(lake, built_by):
     with duckdb.connect() as con:
         assert con.execute(f"SELECT decode(value) FROM parquet_kv_metadata({quote(path)}) "
                            "WHERE decode(key) = 'definition'").fetchall() == [(definition(KEY),)]
+
+
+def test_two_messages_whose_sender_changes_alike_change_the_fingerprint(lake):
+    """Two of fan 1's messages re-sighted as his rather than the creator's: each message's hash
+    moves the same way, and the fingerprint still tells his chat changed."""
+    chat = exchange(100, 1, day(1), [60, 30])  # the creator, fan 1, the creator
+    sync(lake, 1, chat)
+    incremental(lake, day(1.5))
+    sync(lake, 2, [said(mid, 1, at, from_fan=True) for mid, at in
+                   ((100, day(1)), (102, day(1) + timedelta(seconds=90)))])
+    assert incremental(lake, day(2.5)) == from_nothing(lake, day(2.5))

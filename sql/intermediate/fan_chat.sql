@@ -16,7 +16,9 @@ WITH fingerprints AS (
         creator_id,
         fan_id,
         count(*)                                          AS messages,
-        bit_xor(hash(message_id, created_at, is_from_fan)) AS messages_hash
+        -- Hashed twice: hash() of several values XORs the last one's hash in, so the same
+        -- change to an even number of messages (two senders told apart again) would cancel out.
+        bit_xor(hash(hash(message_id, created_at, is_from_fan))) AS messages_hash
     FROM staging.messages
     WHERE created_at <= as_of()
     GROUP BY ALL
