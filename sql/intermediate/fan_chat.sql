@@ -28,6 +28,12 @@ kept AS (
     FROM previous.fan_chat AS previous
     SEMI JOIN fingerprints USING (creator_id, fan_id, messages, messages_hash)
 ),
+changed AS (
+    -- The fans read again: few, so their messages are found by a small join.
+    SELECT creator_id, fan_id
+    FROM fingerprints
+    ANTI JOIN previous.fan_chat USING (creator_id, fan_id, messages, messages_hash)
+),
 chat AS (
     -- The changed fans' messages, each with the one before it in the chat, and whether it is a
     -- reply to it.
@@ -48,7 +54,7 @@ chat AS (
             lag(is_from_fan) OVER in_order                            AS previous_is_from_fan,
             epoch_us(created_at) - lag(epoch_us(created_at)) OVER in_order AS us_since_previous
         FROM staging.messages
-        ANTI JOIN kept USING (creator_id, fan_id)
+        SEMI JOIN changed USING (creator_id, fan_id)
         WHERE created_at <= as_of()
         WINDOW in_order AS (PARTITION BY creator_id, fan_id ORDER BY created_at, message_id)
     )

@@ -23,6 +23,12 @@ WITH fingerprints AS (
     FROM marts.transactions
     GROUP BY ALL
 ),
+changed AS (
+    -- The fans aggregated again: few, so their transactions are found by a small join.
+    SELECT creator_id, fan_id
+    FROM fingerprints
+    ANTI JOIN previous.fan_money USING (creator_id, fan_id, transactions, transactions_hash)
+),
 kept AS (
     SELECT
         creator_id, fan_id, transactions, transactions_hash, lifetime_spend_cents,
@@ -66,7 +72,7 @@ recomputed AS (
         CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND within_days(created_at, 30)),
                       0) AS BIGINT)                                               AS purchase_cents_30d
     FROM marts.transactions
-    ANTI JOIN kept USING (creator_id, fan_id)
+    SEMI JOIN changed USING (creator_id, fan_id)
     GROUP BY creator_id, fan_id
 ),
 purchases AS (
