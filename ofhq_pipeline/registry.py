@@ -113,7 +113,7 @@ MODELS: tuple[Model, ...] = (
     # ---- money ----------------------------------------------------------------------------
     m("marts/transactions", "staging/transactions"),
     m("intermediate/fan_money", "marts/transactions", "staging/messages",
-      "staging/subscription_periods", incremental=True),
+      "staging/subscription_periods"),
     m("marts/creator_revenue_daily", "marts/transactions"),
     m("marts/creator_revenue_live", "marts/creator_revenue_daily"),
     # ---- the classifier: one step writes its five tables ------------------------------------

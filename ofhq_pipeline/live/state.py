@@ -101,7 +101,7 @@ class LiveState:
     # ---- set-up -----------------------------------------------------------------------------
     def _create_tables(self) -> None:
         run = self.con.execute
-        for schema in ("raw", "staging", "intermediate", "marts", "live", "previous"):
+        for schema in ("raw", "staging", "intermediate", "marts", "live"):
             run(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         for table in RAW_TABLES:
             if table != "webhook_events":  # a webhook carries nothing of the other feeds
@@ -127,8 +127,6 @@ class LiveState:
             "username VARCHAR, fetched_at TIMESTAMPTZ)")
         for model in ("staging/messages", "staging/subscription_periods"):
             run(f"CREATE VIEW {model.replace('/', '.')} AS {empty_select(model)}")
-        # fan_money's last build: none, so the touched fans' figures are all computed here.
-        run(f"CREATE VIEW previous.fan_money AS {empty_select('intermediate/fan_money')}")
         run(f"CREATE VIEW staging.cast_rejects AS {sql_text('staging/cast_rejects')}")
 
     def _view(self, name: str, select: str) -> None:

@@ -1,45 +1,8 @@
 -- intermediate.fan_money: every money & purchases field of the fan profile (fan-profile.md), and
 -- the 30-day purchases the time-waster score weighs; one row per fan with a transaction, a PPV
--- offer or a paid subscription period. Every figure is an aggregate with its own filter.
--- fan_profile fills in the fans missing here (no money at all).
---
--- Built incrementally, as intermediate.fan_chat is: the transactions grow for as long as the
--- creator is synced, and each fan's purchase figures read all of his. So each fan's transactions
--- get a fingerprint (how many, and the XOR of a hash of what every figure reads, whether each lies
--- in the 30 days before as_of() included); a fan whose fingerprint is the one his previous build
--- recorded (previous.fan_money) keeps his purchase figures, and only the other fans' transactions
--- are aggregated again. A new purchase, a refund, a chargeback, an earlier as_of() or a purchase
--- leaving the 30 days all change it. The PPV offers and paid periods are counted whole.
-WITH fingerprints AS (
-    SELECT
-        creator_id,
-        fan_id,
-        count(*)                                                                  AS transactions,
-        -- Hashed twice: hash() of several values XORs the last one's hash in, so the same
-        -- change to an even number of rows (two purchases leaving the 30 days) would cancel out.
-        bit_xor(hash(hash(transaction_id, created_at, status, is_purchase, amount_cents,
-                          net_cents, type, is_custom, within_days(created_at, 30))))
-                                                                                  AS transactions_hash
-    FROM marts.transactions
-    GROUP BY ALL
-),
-changed AS (
-    -- The fans aggregated again: few, so their transactions are found by a small join.
-    SELECT creator_id, fan_id
-    FROM fingerprints
-    ANTI JOIN previous.fan_money USING (creator_id, fan_id, transactions, transactions_hash)
-),
-kept AS (
-    SELECT
-        creator_id, fan_id, transactions, transactions_hash, lifetime_spend_cents,
-        lifetime_net_cents, purchase_count, biggest_purchase_cents, first_purchase_at,
-        last_purchase_at, last_purchase_type, last_purchase_cents, tips_cents, ppv_cents,
-        subscription_cents, post_cents, stream_cents, other_cents, custom_cents, ppv_bought_count,
-        chargeback_count, refund_count, purchase_cents_30d
-    FROM previous.fan_money
-    SEMI JOIN fingerprints USING (creator_id, fan_id, transactions, transactions_hash)
-),
-recomputed AS (
+-- offer or a paid subscription period. Each source is read once: every figure is an
+-- aggregate with its own filter. fan_profile fills in the fans missing here (no money at all).
+WITH purchases AS (
     SELECT
         creator_id,
         fan_id,
@@ -72,20 +35,7 @@ recomputed AS (
         CAST(coalesce(sum(amount_cents) FILTER (WHERE is_purchase AND within_days(created_at, 30)),
                       0) AS BIGINT)                                               AS purchase_cents_30d
     FROM marts.transactions
-    SEMI JOIN changed USING (creator_id, fan_id)
     GROUP BY creator_id, fan_id
-),
-purchases AS (
-    SELECT * FROM kept
-    UNION ALL BY NAME
-    SELECT
-        f.transactions,
-        f.transactions_hash,
-        r.* EXCLUDE (last_purchase),
-        r.last_purchase.type                                                      AS last_purchase_type,
-        r.last_purchase.cents                                                     AS last_purchase_cents
-    FROM recomputed AS r
-    JOIN fingerprints AS f USING (creator_id, fan_id)
 ),
 ppv_sent AS (
     -- Priced creator messages in the fan's chat, personal and mass sends alike: a mass PPV that
@@ -117,10 +67,12 @@ money AS (
     SELECT
         creator_id,
         fan_id,
-        p.* EXCLUDE (creator_id, fan_id),
+        p.* EXCLUDE (creator_id, fan_id, last_purchase),
         coalesce(p.purchase_count, 0)                                    AS purchases_made,
         avg_order_cents(p.lifetime_spend_cents, p.purchase_count)        AS avg_order_value_cents,
         p.lifetime_spend_cents - p.subscription_cents                    AS non_subscription_cents,
+        p.last_purchase.type                                             AS last_purchase_type,
+        p.last_purchase.cents                                            AS last_purchase_cents,
         coalesce(s.ppv_sent_count, 0)                                    AS ppv_sent_count,
         d.discount_sensitivity
     FROM purchases AS p
@@ -130,8 +82,6 @@ money AS (
 SELECT
     creator_id,
     fan_id,
-    transactions,
-    transactions_hash,
     coalesce(lifetime_spend_cents, 0)                           AS lifetime_spend_cents,
     coalesce(lifetime_net_cents, 0)                             AS lifetime_net_cents,
     purchases_made                                              AS purchase_count,
