@@ -404,9 +404,7 @@ class Lake:
     def attach_marts(self, con: duckdb.DuckDBPyConnection, creator_id: str, run_id: str) -> None:
         con.execute("CREATE SCHEMA IF NOT EXISTS marts")
         current = {table: self.root / rel for table, rel in self.read_manifest(creator_id).items()}
-        run_dir = self.creator_marts_dir(creator_id) / run_id
-        current.update({path.stem: path for path in run_dir.glob("*.parquet")
-                        if not is_mart_part(path)})
+        current.update({path.stem: path for path in self.run_marts(creator_id, run_id)})
         for model in registry.models(layer="marts"):
             con.execute(f"CREATE OR REPLACE VIEW marts.{model.table} AS "
                         f"{mart_select(model, current.get(model.table))}")

@@ -159,7 +159,7 @@ def record_events(store: Lake, creator_id: str, *, as_of: datetime, run_id: str)
                 f"CREATE OR REPLACE TABLE lifecycle.{model} AS {sql_text(f'{LOG_KEY}/{model}')}"
             )
             (counts[model],) = con.execute(f"SELECT count(*) FROM lifecycle.{model}").fetchone()
-        files = log_files(con, store, creator_id)
+        files = mart_files(path) if path.exists() else []  # as attach_log left them
         if (not files or numbered_per_creator(con, path)
                 or (counts["new_events"] and len(files) > MAX_LOG_PARTS)):
             store.write_model(con, LOG_KEY, path)
@@ -170,7 +170,7 @@ def record_events(store: Lake, creator_id: str, *, as_of: datetime, run_id: str)
             part = path.with_name(f"{creator_id}.{seq:012d}.parquet")
             atomic_write(part, lambda tmp: con.execute(
                 f"COPY lifecycle.new_events TO {quote(tmp)} (FORMAT parquet, COMPRESSION zstd)"))
-        files = log_files(con, store, creator_id)
+        files = mart_files(path)
         published = store.mart_path(LOG_TABLE, creator_id, run_id)
         for file in files:
             # The log's parts keep their names' event_seq: `fan_lifecycle_events.<seq>.parquet`.

@@ -82,6 +82,16 @@ FOLD_SHARE = 1 / 8
 KEY_TYPES = {"fan": "BIGINT", "message": "BIGINT", "media": "BIGINT", "transaction": "VARCHAR"}
 
 
+def replaces_base(con: duckdb.DuckDBPyConnection, key: str, base: str, changes: str) -> bool:
+    """Whether a row of `changes` replaces or removes one of `base` (FROM expressions of a
+    staged table's base and changes, keyed by `key`), rather than adding an entity the base
+    does not hold. The base is probed with the changes' keys: its own are never hashed."""
+    (found,) = con.execute(
+        f"SELECT (SELECT count(*) FROM {changes} WHERE _removed) + (SELECT count(*) FROM {base} "
+        f"WHERE {key} IN (SELECT _replaced FROM {changes}))").fetchone()
+    return found > 0
+
+
 def key_columns(table: str) -> str:
     """`<expr> AS key_<kind>, ...` for a raw table's entity keys."""
     return ", ".join(f"{expr} AS key_{kind}" for kind, expr in RAW_KEYS[table].items())
@@ -480,7 +490,7 @@ class StagingMerge:
                     + "\nUNION ALL BY NAME ".join(parts))
         (changes,) = con.execute("SELECT count(*) FROM changes").fetchone()
         if changes >= FOLD_SHARE * parquet_rows(con, base_path) or (
-                merge.fold_replacements and self.replaces_base(merge, base)):
+                merge.fold_replacements and replaces_base(con, merge.key, base, "changes")):
             self.write(base_path, f"""
                 SELECT b.* FROM {base} AS b ANTI JOIN changes AS c ON c._replaced = b.{key}
                 UNION ALL BY NAME
@@ -489,14 +499,6 @@ class StagingMerge:
             return base_path
         self.write(path, "SELECT * FROM changes")
         return path
-
-    def replaces_base(self, merge: Merge, base: str) -> bool:
-        """Whether a row of `changes` replaces or removes one of the base, rather than adding
-        an entity the base does not hold."""
-        (found,) = self.con.execute(
-            f"SELECT (SELECT count(*) FROM changes WHERE _removed) + (SELECT count(*) FROM {base} "
-            f"WHERE {merge.key} IN (SELECT _replaced FROM changes))").fetchone()
-        return found > 0
 
     def work_set_filter(self, merge: Merge, work: str) -> str:
         """The work set as an IN list: constants reach the Parquet reader, which then skips

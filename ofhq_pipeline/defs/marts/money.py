@@ -14,6 +14,7 @@ from ofhq_pipeline.defs.marts.checks import UNIQUE_KEY, check_specs, run_checks
 from ofhq_pipeline.defs.models import ModelOptions, Step, Writer, asset_key, write_sql
 from ofhq_pipeline.lake import atomic_write, link_or_copy, mart_files, parquet_rows, quote
 from ofhq_pipeline.staging import verdicts
+from ofhq_pipeline.staging.merge import replaces_base
 
 # The checks of a mart that hold by how its step made the file: check name → why.
 ByConstruction = Callable[[Step], dict[str, str]]
@@ -51,7 +52,9 @@ def link_or_write_transactions(
     added.unlink(missing_ok=True)  # a retry of the step in the same run starts over
     if staged.exists() and staged_before(con, staged, changes):
         has_changes = changes.exists() and parquet_rows(con, changes) > 0
-        if not has_changes or only_added(con, staged, changes):
+        if not has_changes or not replaces_base(con, "transaction_id",
+                                                f"read_parquet({quote(staged)})",
+                                                f"read_parquet({quote(changes)})"):
             atomic_write(step.path, lambda tmp: link_or_copy(staged, tmp))
             if has_changes:
                 atomic_write(added, lambda tmp: con.execute(
@@ -60,17 +63,6 @@ def link_or_write_transactions(
             rows = sum(parquet_rows(con, path) for path in mart_files(step.path))
             return rows, {"linked_to_staging": True, "added_rows": rows - parquet_rows(con, staged)}
     return step.store.write_model(con, key, step.path), {"linked_to_staging": False}
-
-
-def only_added(con: duckdb.DuckDBPyConnection, staged: Path, changes: Path) -> bool:
-    """Whether the staged changes only add transactions: none removes one, none replaces a
-    transaction of the base file. Then the staged table is the base's rows and the changes'."""
-    (replaced,) = con.execute(
-        f"SELECT count(*) FROM read_parquet({quote(staged)}) WHERE transaction_id IN "
-        f"(SELECT _replaced FROM read_parquet({quote(changes)}))").fetchone()
-    (removed,) = con.execute(
-        f"SELECT count(*) FROM read_parquet({quote(changes)}) WHERE _removed").fetchone()
-    return replaced == 0 and removed == 0
 
 
 def linked_transactions(step: Step) -> dict[str, str]:
