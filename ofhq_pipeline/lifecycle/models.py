@@ -69,8 +69,14 @@ def log_files(con: duckdb.DuckDBPyConnection, store: Lake, creator_id: str) -> l
 
 
 def first_seq(part: Path) -> int:
-    """The event_seq of a part's first event, which names it: `<creator>.<seq>.parquet`."""
-    return int(part.name.split(".")[1])
+    """The event_seq of a part's first event, which names it: `<creator>.<seq>.parquet`. Any
+    other file so named beside the log (a copy an operator left there) stops the evaluation,
+    named, rather than being read as events."""
+    seq = part.name.split(".")[1]
+    if not seq.isdigit():
+        raise ValueError(f"{part}: not a part of the lifecycle log (parts are named "
+                         "<creator>.<first event_seq>.parquet); move it out of the log's folder")
+    return int(seq)
 
 
 def attach_log(con: duckdb.DuckDBPyConnection, store: Lake, creator_id: str,

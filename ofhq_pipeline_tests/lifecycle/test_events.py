@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -299,3 +300,15 @@ def test_parts_a_fold_cut_short_left_are_not_read_twice(lake):
     rows = events(path)
     assert rows[: len(held)] == held
     assert [r["event_seq"] for r in rows] == list(range(1, len(held) + 2))
+
+
+def test_a_file_left_beside_the_log_stops_the_evaluation_named(lake):
+    """An operator's copy of the log, named like a part of it, is not read as more events."""
+    decaying_fan(lake)
+    build(lake, day(10), run_id="a")
+    path = log_path(lake, CREATOR)
+    copy = path.with_name(f"{CREATOR}.backup.parquet")
+    shutil.copyfile(path, copy)
+
+    with pytest.raises(ValueError, match=r"backup\.parquet: not a part of the lifecycle log"):
+        build(lake, day(20), run_id="b")
