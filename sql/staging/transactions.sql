@@ -84,21 +84,23 @@ transactions AS (
            so_far AS (arrival ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
     QUALIFY lead(true) OVER arrival IS NULL  -- no sighting arrived after it
 ),
-cleaned AS (
-    -- The latest description without its HTML, cleaned once (the type below reads it).
+described AS (
+    -- What a description says, worked out once per distinct (type, description): stripping
+    -- HTML and matching words costs per row, and descriptions repeat (a fan's tips read alike).
     SELECT
-        * EXCLUDE (ranks) REPLACE (strip_html(description) AS description),
-        -- Sightings whose status is behind the most advanced one that arrived before them.
-        len(list_filter(generate_series(2, len(ranks)),
-                        i -> ranks[i] < list_max(ranks[1:i - 1])))      AS status_regressions
-    FROM transactions
+        explicit_type,
+        description                                                     AS sent_description,
+        strip_html(description)                                         AS description,
+        transaction_type(explicit_type, strip_html(description))        AS type,
+        strip_html(description) ILIKE '%custom%'                        AS is_custom
+    FROM (SELECT DISTINCT explicit_type, description FROM transactions)
 )
 SELECT
     creator_id,
     transaction_id,
     fan_id,
     created_at,
-    transaction_type(explicit_type, description)                        AS type,
+    d.type,
     ['unknown', 'pending', 'succeeded', 'refunded', 'chargeback'][final_rank + 1]  AS status,
     -- What the status was before a chargeback (the most advanced short of it; succeeded when
     -- every sighting said chargeback): lets marts show the status as of any time.
@@ -110,10 +112,17 @@ SELECT
     fee_cents,
     vat_cents,
     currency,
-    description,
-    description ILIKE '%custom%'                                         AS is_custom,
+    d.description,
+    d.is_custom,
     -- A purchase is a succeeded transaction with a positive amount.
     status = 'succeeded' AND amount_cents > 0                            AS is_purchase,
-    -- Sightings that arrived after a more advanced status and so changed nothing.
-    status_regressions
-FROM cleaned
+    -- Sightings that arrived after a more advanced status and so changed nothing: counted
+    -- only where there are several.
+    CASE WHEN len(ranks) > 1
+         THEN len(list_filter(generate_series(2, len(ranks)),
+                              i -> ranks[i] < list_max(ranks[1:i - 1])))
+         ELSE 0 END                                                     AS status_regressions
+FROM transactions AS t
+JOIN described AS d
+    ON d.explicit_type IS NOT DISTINCT FROM t.explicit_type
+   AND d.sent_description IS NOT DISTINCT FROM t.description
