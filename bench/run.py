@@ -67,6 +67,7 @@ def main() -> None:
     staging, wall, rss = run_step("staging")
     print(f"raw → staging ({len(staging['steps'])} models + pandera checks): {staging['seconds']:.1f} s, "
           f"peak {rss:.2f} GiB")
+    print_steps(staging["steps"])
     hand_staged, _, hand_staged_rss = run_step("hand_staging")
     print(f"hand-written staging script, same raw files (no rejects, checks or webhooks): "
           f"{hand_staged['seconds']:.1f} s, peak {hand_staged_rss:.2f} GiB; ratio "
