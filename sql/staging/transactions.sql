@@ -89,11 +89,14 @@ described AS (
     -- HTML and matching words costs per row, and descriptions repeat (a fan's tips read alike).
     SELECT
         explicit_type,
-        description                                                     AS sent_description,
-        strip_html(description)                                         AS description,
-        transaction_type(explicit_type, strip_html(description))        AS type,
-        strip_html(description) ILIKE '%custom%'                        AS is_custom
-    FROM (SELECT DISTINCT explicit_type, description FROM transactions)
+        sent_description,
+        description,
+        transaction_type(explicit_type, description)                    AS type,
+        description ILIKE '%custom%'                                    AS is_custom
+    FROM (
+        SELECT explicit_type, description AS sent_description, strip_html(description) AS description
+        FROM (SELECT DISTINCT explicit_type, description FROM transactions)
+    )
 )
 SELECT
     creator_id,
@@ -116,12 +119,9 @@ SELECT
     d.is_custom,
     -- A purchase is a succeeded transaction with a positive amount.
     status = 'succeeded' AND amount_cents > 0                            AS is_purchase,
-    -- Sightings that arrived after a more advanced status and so changed nothing: counted
-    -- only where there are several.
-    CASE WHEN len(ranks) > 1
-         THEN len(list_filter(generate_series(2, len(ranks)),
-                              i -> ranks[i] < list_max(ranks[1:i - 1])))
-         ELSE 0 END                                                     AS status_regressions
+    -- Sightings whose status is behind the most advanced one that arrived before them.
+    len(list_filter(generate_series(2, len(ranks)),
+                    i -> ranks[i] < list_max(ranks[1:i - 1])))          AS status_regressions
 FROM transactions AS t
 JOIN described AS d
     ON d.explicit_type IS NOT DISTINCT FROM t.explicit_type
